@@ -1,0 +1,220 @@
+//! Launching: RUN_TASK / RUN_TASK_GROUP become a task queued on an existing executor or a
+//! new executor container (sandbox path, environment, URIs) started by the shell.
+
+use crate::agent::Agent;
+use crate::io::{ContainerSpec, Effect, ExecutorKind};
+use crate::state::{ExecutorPhase, ExecutorState, FrameworkEntry, TaskEntry};
+use std::collections::{BTreeMap, VecDeque};
+use strata_api::executor::{Event, Launch, LaunchGroup};
+use strata_api::{
+    CommandInfo, ExecutorId, ExecutorInfo, ExecutorType, FrameworkId, FrameworkInfo, Reason, TaskGroupInfo, TaskInfo,
+    TaskState,
+};
+
+/// Mesos duration text for seconds (`5secs`, `1500ms`).
+pub fn mesos_duration(secs: f64) -> String {
+    if secs.fract() == 0.0 {
+        format!("{}secs", secs as i64)
+    } else {
+        format!("{}ms", (secs * 1000.0).round() as i64)
+    }
+}
+
+/// The ExecutorInfo Mesos builds for a command task: executor id = task id.
+fn command_executor_info(fid: &FrameworkId, task: &TaskInfo) -> ExecutorInfo {
+    let cmd = task.command.as_ref().and_then(|c| c.value.clone()).unwrap_or_default();
+    ExecutorInfo {
+        kind: None,
+        executor_id: ExecutorId::new(task.task_id.as_str()),
+        framework_id: Some(fid.clone()),
+        command: Some(CommandInfo::shell("strata executor")),
+        container: None,
+        resources: Vec::new(),
+        name: Some(format!("Command Executor (Task: {}) (Command: sh -c '{}')", task.task_id, cmd)),
+        source: Some(task.task_id.to_string()),
+        data: None,
+        discovery: None,
+        shutdown_grace_period: None,
+        labels: task.labels.clone(),
+    }
+}
+
+impl Agent {
+    /// RUN_TASK (one task, `executor` = custom or None) or RUN_TASK_GROUP (several tasks
+    /// on a DEFAULT or custom executor).
+    pub(crate) fn run_task(
+        &mut self,
+        now: f64,
+        framework: FrameworkInfo,
+        executor: Option<ExecutorInfo>,
+        tasks: Vec<TaskInfo>,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(fid) = framework.id.clone() else { return };
+        let Some(first) = tasks.first().cloned() else { return };
+        let terminating = self.frameworks.get(&fid).is_some_and(|f| f.terminating);
+        if terminating {
+            self.drop_tasks(now, &framework, &tasks, "Framework is terminating", out);
+            return;
+        }
+        let fw = self.frameworks.entry(fid.clone()).or_insert_with(|| FrameworkEntry {
+            info: framework.clone(),
+            executors: BTreeMap::new(),
+            completed_executors: VecDeque::new(),
+            terminating: false,
+        });
+        fw.info = framework.clone();
+        let (info, kind) = match executor {
+            Some(e) if e.kind == Some(ExecutorType::Default) => (e, ExecutorKind::Default),
+            Some(e) => {
+                let cmd = e.command.clone().unwrap_or_else(|| CommandInfo::shell("false"));
+                (e, ExecutorKind::Custom(cmd))
+            }
+            None => (command_executor_info(&fid, &first), ExecutorKind::Command),
+        };
+        let eid = info.executor_id.clone();
+        let existing = fw.executors.get(&eid).map(|e| e.phase);
+        match existing {
+            Some(ExecutorPhase::Terminating { .. }) => {
+                self.drop_tasks(now, &framework, &tasks, "Executor is terminating", out);
+            }
+            Some(ExecutorPhase::Terminated) | None => {
+                if let Some(old) = fw.executors.remove(&eid) {
+                    fw.completed_executors.push_back(old);
+                }
+                self.start_executor(now, &fid, info, kind, tasks, out);
+            }
+            Some(ExecutorPhase::Running) => self.deliver(&fid, &eid, tasks, out),
+            Some(ExecutorPhase::Registering { .. } | ExecutorPhase::Disconnected) => {
+                if let Some(ex) = self.frameworks.get_mut(&fid).and_then(|f| f.executors.get_mut(&eid)) {
+                    ex.queued.push(tasks);
+                }
+            }
+        }
+    }
+
+    fn start_executor(
+        &mut self,
+        now: f64,
+        fid: &FrameworkId,
+        mut info: ExecutorInfo,
+        kind: ExecutorKind,
+        tasks: Vec<TaskInfo>,
+        out: &mut Vec<Effect>,
+    ) {
+        info.framework_id = Some(fid.clone());
+        let container_id = self.next_container_id();
+        let aid = self.agent_id.clone().unwrap_or_default();
+        let directory = format!(
+            "{}/slaves/{aid}/frameworks/{fid}/executors/{}/runs/{container_id}",
+            self.cfg.work_dir, info.executor_id
+        );
+        let Some(fw) = self.frameworks.get(fid) else { return };
+        let spec = ContainerSpec {
+            container_id: container_id.clone(),
+            framework_id: fid.clone(),
+            executor_id: info.executor_id.clone(),
+            kind: kind.clone(),
+            directory: directory.clone(),
+            env: self.executor_env(fw, &info, &kind, &directory),
+            user: self.run_as_user(fw, &kind, &tasks),
+            uris: uris_for(&kind, &tasks),
+            task_id: tasks.first().map(|t| t.task_id.clone()),
+        };
+        let state = ExecutorState {
+            info: info.clone(),
+            kind,
+            container_id: container_id.clone(),
+            directory,
+            phase: ExecutorPhase::Registering { deadline: now + self.cfg.executor_registration_timeout },
+            conn: None,
+            pid: None,
+            queued: vec![tasks],
+            launched: BTreeMap::new(),
+            terminated: BTreeMap::new(),
+            completed: VecDeque::new(),
+            termination: None,
+        };
+        self.containers.insert(container_id, (fid.clone(), info.executor_id.clone()));
+        if let Some(fw) = self.frameworks.get_mut(fid) {
+            fw.executors.insert(info.executor_id.clone(), state);
+        }
+        out.push(Effect::Launch(Box::new(spec)));
+    }
+
+    fn executor_env(&self, fw: &FrameworkEntry, info: &ExecutorInfo, kind: &ExecutorKind, dir: &str) -> Vec<(String, String)> {
+        let aid = self.agent_id.clone().unwrap_or_default();
+        let grace = info.shutdown_grace_period.map(|d| d.to_std().as_secs_f64()).unwrap_or(self.cfg.executor_shutdown_grace_period);
+        let checkpoint = fw.info.checkpoint;
+        let mut env = vec![
+            ("MESOS_FRAMEWORK_ID".to_string(), fw.id().to_string()),
+            ("MESOS_EXECUTOR_ID".into(), info.executor_id.to_string()),
+            ("MESOS_AGENT_ENDPOINT".into(), self.cfg.address.clone()),
+            ("MESOS_SLAVE_ID".into(), aid.to_string()),
+            ("MESOS_SLAVE_PID".into(), format!("slave(1)@{}", self.cfg.address)),
+            ("MESOS_DIRECTORY".into(), dir.to_string()),
+            ("MESOS_SANDBOX".into(), dir.to_string()),
+            ("MESOS_CHECKPOINT".into(), if checkpoint { "1" } else { "0" }.into()),
+            ("MESOS_HTTP_COMMAND_EXECUTOR".into(), "1".into()),
+            ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(), mesos_duration(grace)),
+        ];
+        if checkpoint {
+            env.push(("MESOS_RECOVERY_TIMEOUT".into(), "15mins".into()));
+            env.push(("MESOS_SUBSCRIPTION_BACKOFF_MAX".into(), "2secs".into()));
+        }
+        if let ExecutorKind::Custom(cmd) = kind {
+            for v in cmd.environment.iter().flat_map(|e| e.variables.iter()) {
+                if v.kind.as_deref().is_none_or(|k| k == "VALUE") {
+                    env.push((v.name.clone(), v.value.clone().unwrap_or_default()));
+                }
+            }
+        }
+        env
+    }
+
+    fn run_as_user(&self, fw: &FrameworkEntry, kind: &ExecutorKind, tasks: &[TaskInfo]) -> Option<String> {
+        let from_command = match kind {
+            ExecutorKind::Custom(c) => c.user.clone(),
+            _ => tasks.first().and_then(|t| t.command.as_ref()).and_then(|c| c.user.clone()),
+        };
+        from_command.or_else(|| (!fw.info.user.is_empty()).then(|| fw.info.user.clone()))
+    }
+
+    /// Sends tasks to a subscribed executor (LAUNCH, or LAUNCH_GROUP for a group).
+    pub(crate) fn deliver(&mut self, fid: &FrameworkId, eid: &ExecutorId, tasks: Vec<TaskInfo>, out: &mut Vec<Effect>) {
+        let Some(ex) = self.frameworks.get_mut(fid).and_then(|f| f.executors.get_mut(eid)) else { return };
+        let Some(conn) = ex.conn else {
+            ex.queued.push(tasks);
+            return;
+        };
+        for t in &tasks {
+            ex.launched.insert(t.task_id.clone(), TaskEntry { info: t.clone(), state: TaskState::Staging, latest: None });
+        }
+        let group = ex.kind == ExecutorKind::Default || tasks.len() > 1;
+        let events: Vec<Event> = if group {
+            vec![Event::LaunchGroup(LaunchGroup { task_group: TaskGroupInfo { tasks } })]
+        } else {
+            tasks.into_iter().map(|task| Event::Launch(Launch { task })).collect()
+        };
+        for event in events {
+            out.push(Effect::Executor { conn, event: Box::new(event) });
+        }
+    }
+
+    /// Reliable TASK_DROPPED (LOST without PARTITION_AWARE) for tasks never started.
+    fn drop_tasks(&mut self, now: f64, fw: &FrameworkInfo, tasks: &[TaskInfo], message: &str, out: &mut Vec<Effect>) {
+        let Some(fid) = fw.id.clone() else { return };
+        let state = if fw.has_capability("PARTITION_AWARE") { TaskState::Dropped } else { TaskState::Lost };
+        for t in tasks {
+            let status = self.agent_status(now, t.task_id.clone(), state, Reason::ExecutorTerminated, message);
+            self.push_update(now, &fid, status, out);
+        }
+    }
+}
+
+fn uris_for(kind: &ExecutorKind, tasks: &[TaskInfo]) -> Vec<strata_api::CommandUri> {
+    match kind {
+        ExecutorKind::Custom(cmd) => cmd.uris.clone(),
+        _ => tasks.iter().filter_map(|t| t.command.as_ref()).flat_map(|c| c.uris.iter().cloned()).collect(),
+    }
+}

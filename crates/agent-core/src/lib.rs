@@ -1,0 +1,21 @@
+//! The agent's state machine: frameworks, executors and tasks on this machine, the
+//! reliable status-update streams to the master, and the executor API's semantics.
+//!
+//! Like the master core it never reads the clock, touches the disk or network, or
+//! spawns processes: `Agent::step(now, Input, &mut Vec<Effect>) -> Reply`, and the I/O
+//! shell launches containers, talks HTTP and reports process exits back as inputs.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod agent;
+mod config;
+mod executors;
+mod io;
+mod launch;
+mod state;
+mod updates;
+pub mod views;
+
+pub use agent::Agent;
+pub use config::Config;
+pub use io::{ConnId, ContainerSpec, Effect, ExecutorKind, Input, Reply};
+pub use state::{ExecutorPhase, ExecutorState, FrameworkEntry, TaskEntry};

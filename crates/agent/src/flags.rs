@@ -1,0 +1,76 @@
+//! `strata agent` flags, spelled as Mesos spells them.
+
+use clap::Args;
+
+/// Agent command-line flags.
+#[derive(Debug, Clone, Args)]
+pub struct AgentFlags {
+    /// The master, `host:port`.
+    #[arg(long, env = "STRATA_MASTER")]
+    pub master: String,
+    /// IP address to listen on and to advertise.
+    #[arg(long, default_value = "127.0.0.1", env = "STRATA_AGENT_IP")]
+    pub ip: String,
+    /// Port to listen on (0 = any free port).
+    #[arg(long, default_value_t = 5051, env = "STRATA_AGENT_PORT")]
+    pub port: u16,
+    /// Hostname advertised in offers (default: the IP).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Sandboxes and agent metadata live here.
+    #[arg(long = "work_dir", default_value = "/var/lib/strata/agent", env = "STRATA_AGENT_WORK_DIR")]
+    pub work_dir: String,
+    /// Resources, Mesos syntax: `cpus:4;mem:8192;ports:[31000-32000];disk(ops):100`.
+    /// Unspecified cpus, mem, disk and ports are detected.
+    #[arg(long)]
+    pub resources: Option<String>,
+    /// Attributes, Mesos syntax: `rack:r1;zone:a`.
+    #[arg(long)]
+    pub attributes: Option<String>,
+    /// Seconds an executor has to subscribe after it is started.
+    #[arg(long = "executor_registration_timeout", default_value_t = 60.0)]
+    pub executor_registration_timeout: f64,
+    /// Default seconds between SHUTDOWN and killing an executor.
+    #[arg(long = "executor_shutdown_grace_period", default_value_t = 5.0)]
+    pub executor_shutdown_grace_period: f64,
+    /// First retry of an unacknowledged status update, seconds (doubles up to 10 min).
+    #[arg(long = "status_update_retry_interval", default_value_t = 10.0)]
+    pub status_update_retry_interval: f64,
+    /// The `strata` binary used to run the built-in executors (default: this binary).
+    #[arg(long = "executor_binary")]
+    pub executor_binary: Option<String>,
+}
+
+impl AgentFlags {
+    /// Flags for an agent on `ip:port` registering with `master`.
+    pub fn new(master: &str, ip: &str, port: u16, work_dir: &str) -> Self {
+        Self {
+            master: master.to_string(),
+            ip: ip.to_string(),
+            port,
+            hostname: None,
+            work_dir: work_dir.to_string(),
+            resources: None,
+            attributes: None,
+            executor_registration_timeout: 60.0,
+            executor_shutdown_grace_period: 5.0,
+            status_update_retry_interval: 10.0,
+            executor_binary: None,
+        }
+    }
+
+    /// `(name, value)` pairs for `/state` and GET_FLAGS.
+    pub fn as_pairs(&self) -> Vec<(String, String)> {
+        vec![
+            ("master".into(), self.master.clone()),
+            ("ip".into(), self.ip.clone()),
+            ("port".into(), self.port.to_string()),
+            ("hostname".into(), self.hostname.clone().unwrap_or_default()),
+            ("work_dir".into(), self.work_dir.clone()),
+            ("resources".into(), self.resources.clone().unwrap_or_default()),
+            ("attributes".into(), self.attributes.clone().unwrap_or_default()),
+            ("executor_registration_timeout".into(), format!("{}secs", self.executor_registration_timeout)),
+            ("executor_shutdown_grace_period".into(), format!("{}secs", self.executor_shutdown_grace_period)),
+        ]
+    }
+}

@@ -1,0 +1,125 @@
+//! Carries out Launch and Destroy effects: sandbox creation, URI fetching, starting the
+//! executor through the containerizer, and reporting start, failure and exit back to the
+//! agent loop.
+
+use crate::event_loop::Handle;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use strata_agent_core::{ContainerSpec, ExecutorKind, Input};
+use strata_api::ContainerId;
+use strata_containerizer::{Containerizer, ProcessSpec};
+use tokio::sync::oneshot;
+
+/// Starts and destroys containers.
+#[derive(Clone)]
+pub struct Launcher {
+    containerizer: Arc<dyn Containerizer>,
+    client: reqwest::Client,
+    executor_binary: PathBuf,
+    /// Destroy requests for containers being launched or running.
+    kill_switches: Arc<Mutex<HashMap<ContainerId, oneshot::Sender<()>>>>,
+}
+
+impl std::fmt::Debug for Launcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launcher").field("executor_binary", &self.executor_binary).finish()
+    }
+}
+
+impl Launcher {
+    pub fn new(containerizer: Arc<dyn Containerizer>, executor_binary: PathBuf) -> Self {
+        Self {
+            containerizer,
+            client: reqwest::Client::builder().no_proxy().build().unwrap_or_default(),
+            executor_binary,
+            kill_switches: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Launches in the background; the outcome comes back to the loop as inputs.
+    pub fn launch(&self, spec: ContainerSpec, handle: Handle) {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut map) = self.kill_switches.lock() {
+            map.insert(spec.container_id.clone(), tx);
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let id = spec.container_id.clone();
+            let input = me.run(spec, &handle, rx).await;
+            if let Ok(mut map) = me.kill_switches.lock() {
+                map.remove(&id);
+            }
+            handle.tell(input).await;
+        });
+    }
+
+    /// Destroys a container (no-op if it already ended).
+    pub fn destroy(&self, id: &ContainerId) {
+        let switch = self.kill_switches.lock().ok().and_then(|mut m| m.remove(id));
+        if let Some(tx) = switch {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Runs one container to its end; returns the final input (failed or exited).
+    async fn run(&self, spec: ContainerSpec, handle: &Handle, mut destroy: oneshot::Receiver<()>) -> Input {
+        let id = spec.container_id.clone();
+        let failed = |message: String| Input::ContainerFailed { container_id: id.clone(), message };
+        let sandbox = PathBuf::from(&spec.directory);
+        if let Err(e) = prepare_sandbox(&sandbox) {
+            return failed(format!("cannot create sandbox {}: {e}", sandbox.display()));
+        }
+        let limits = strata_fetcher::FetchLimits::default();
+        tokio::select! {
+            r = strata_fetcher::fetch_all(&self.client, &spec.uris, &sandbox, &limits) => {
+                if let Err(e) = r {
+                    return failed(format!("Failed to fetch URIs: {e}"));
+                }
+            }
+            _ = &mut destroy => return failed("destroyed while fetching".into()),
+        }
+        let process = self.process_spec(&spec, sandbox);
+        let launched = match self.containerizer.launch(process).await {
+            Ok(l) => l,
+            Err(e) => return failed(e.to_string()),
+        };
+        handle.tell(Input::ContainerStarted { container_id: id.clone(), pid: launched.pid }).await;
+        let mut exit = launched.exit;
+        let status = tokio::select! {
+            s = &mut exit => s.unwrap_or(-1),
+            _ = &mut destroy => {
+                self.containerizer.destroy(launched.pid).await;
+                exit.await.unwrap_or(-1)
+            }
+        };
+        Input::ContainerExited { container_id: id, status }
+    }
+
+    fn process_spec(&self, spec: &ContainerSpec, sandbox: PathBuf) -> ProcessSpec {
+        let (program, args) = match &spec.kind {
+            ExecutorKind::Command | ExecutorKind::Default => (self.executor_binary.clone(), vec!["executor".to_string()]),
+            ExecutorKind::Custom(cmd) if cmd.shell => {
+                ("/bin/sh".into(), vec!["-c".to_string(), cmd.value.clone().unwrap_or_default()])
+            }
+            ExecutorKind::Custom(cmd) => {
+                let args = cmd.arguments.iter().skip(1).cloned().collect();
+                (PathBuf::from(cmd.value.clone().unwrap_or_default()), args)
+            }
+        };
+        ProcessSpec { id: spec.container_id.to_string(), program, args, env: spec.env.clone(), sandbox, user: spec.user.clone() }
+    }
+}
+
+/// Creates the sandbox and points `runs/latest` at it, as Mesos does.
+fn prepare_sandbox(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    if let (Some(runs), Some(name)) = (dir.parent(), dir.file_name()) {
+        let latest = runs.join("latest");
+        let tmp = runs.join(format!(".latest-{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(name, &tmp)?;
+        std::fs::rename(&tmp, &latest)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! The `strata` binary: `master`, `agent`, `executor` and `dev` run the cluster; `run`,
+//! `agents`, `frameworks`, `tasks`, `logs`, `kill` and `bench` use it.
+
+mod bench;
+mod dev;
+mod locate;
+mod query;
+mod run;
+mod table;
+
+use clap::{Parser, Subcommand};
+
+/// Strata: one computer out of many machines.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a master (port 5050).
+    Master(strata_master::MasterFlags),
+    /// Run an agent (port 5051) that registers with a master.
+    Agent(strata_agent::AgentFlags),
+    /// The built-in executor (started by agents; speaks the v1 executor API).
+    Executor,
+    /// Run a whole cluster (master and agents) in this process.
+    Dev(dev::DevArgs),
+    /// Run a command as a one-off task and stream its output.
+    Run(run::RunArgs),
+    /// List agents.
+    Agents(query::QueryArgs),
+    /// List frameworks.
+    Frameworks(query::QueryArgs),
+    /// List tasks.
+    Tasks(query::TasksArgs),
+    /// Print (or follow) a task's stdout or stderr.
+    Logs(query::LogsArgs),
+    /// Kill a task.
+    Kill(query::KillArgs),
+    /// Benchmarks that print figures.
+    Bench(bench::BenchArgs),
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Executor => {
+            init_tracing("warn");
+            strata_executor::main_from_env()
+        }
+        other => {
+            let quiet = matches!(other, Command::Run(_) | Command::Agents(_) | Command::Frameworks(_) | Command::Tasks(_) | Command::Logs(_) | Command::Kill(_) | Command::Bench(_));
+            init_tracing(if quiet { "warn" } else { "info" });
+            match runtime().and_then(|rt| rt.block_on(dispatch(other))) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("strata: {e:#}");
+                    1
+                }
+            }
+        }
+    };
+    std::process::exit(code);
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<i32> {
+    match command {
+        Command::Master(flags) => {
+            let m = strata_master::start(flags).await?;
+            println!("strata master listening on http://{}", m.addr);
+            tokio::signal::ctrl_c().await?;
+            let _ = m.shutdown.send(true);
+            Ok(0)
+        }
+        Command::Agent(flags) => {
+            let a = strata_agent::start(flags).await?;
+            println!("strata agent listening on http://{}", a.addr);
+            let mut refused = a.refused.clone();
+            let why = tokio::select! {
+                _ = tokio::signal::ctrl_c() => None,
+                r = refused.wait_for(|r| r.is_some()) => r.ok().and_then(|r| r.clone()),
+            };
+            if let Some(why) = why {
+                eprintln!("strata agent: the master refused this agent: {why}");
+                return Ok(2);
+            }
+            a.destroy_all().await;
+            let _ = a.shutdown.send(true);
+            Ok(0)
+        }
+        Command::Executor => Ok(strata_executor::main_from_env()),
+        Command::Dev(args) => dev::run(args).await,
+        Command::Run(args) => run::run(args).await,
+        Command::Agents(args) => query::agents(args).await,
+        Command::Frameworks(args) => query::frameworks(args).await,
+        Command::Tasks(args) => query::tasks(args).await,
+        Command::Logs(args) => query::logs(args).await,
+        Command::Kill(args) => query::kill(args).await,
+        Command::Bench(args) => bench::run(args).await,
+    }
+}

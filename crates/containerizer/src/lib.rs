@@ -1,0 +1,56 @@
+//! Starting and destroying containers (an executor process and everything it spawns).
+//! This version has the POSIX process backend: own process group, sandbox stdout/stderr,
+//! optional user switch, and destroy by killing the whole process tree. Isolation
+//! (cgroups, namespaces) and Docker come with the agent-depth work.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod posix;
+mod proctree;
+
+pub use posix::PosixContainerizer;
+pub use proctree::{descendants, kill_tree};
+
+use futures_util::future::BoxFuture;
+use std::path::PathBuf;
+
+/// What to run in a container.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// Container id, for logs.
+    pub id: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Added to the agent's own environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory (the sandbox); stdout/stderr files are created in it.
+    pub sandbox: PathBuf,
+    /// Run as this user when the agent runs as root.
+    pub user: Option<String>,
+}
+
+/// A started container.
+#[derive(Debug)]
+pub struct Launched {
+    pub pid: u32,
+    /// Resolves with the raw wait status when the process exits.
+    pub exit: tokio::sync::oneshot::Receiver<i32>,
+}
+
+/// Why a container could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("cannot create {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("cannot start {program}: {source}")]
+    Spawn { program: String, source: std::io::Error },
+    #[error("user '{0}' does not exist on this machine")]
+    NoSuchUser(String),
+}
+
+/// The container backends' common interface.
+pub trait Containerizer: Send + Sync {
+    /// Starts the process; the returned receiver fires on exit.
+    fn launch(&self, spec: ProcessSpec) -> BoxFuture<'_, Result<Launched, ContainerError>>;
+    /// Kills every process of the container rooted at `pid`.
+    fn destroy(&self, pid: u32) -> BoxFuture<'_, ()>;
+}

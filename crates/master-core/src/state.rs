@@ -1,0 +1,204 @@
+//! The master's records of frameworks, agents, offers and tasks.
+
+use crate::io::ConnId;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use strata_api::{
+    AgentId, AgentInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, OfferId, Task,
+    TaskId, TaskState,
+};
+use strata_resources::{Attribute, Resources};
+
+/// A launched task as the master knows it.
+#[derive(Debug, Clone)]
+pub struct TaskRecord {
+    /// The wire record (state, statuses…) kept current.
+    pub task: Task,
+    /// Resources with their allocation role.
+    pub resources: Resources,
+    pub role: String,
+    /// Whether the resources went back to the allocator (terminal state reached).
+    pub released: bool,
+    pub unreachable_time: Option<f64>,
+}
+
+impl TaskRecord {
+    /// The task's latest known state.
+    pub fn state(&self) -> TaskState {
+        self.task.state
+    }
+}
+
+/// A registered (or recovered) framework.
+#[derive(Debug, Clone)]
+pub struct FrameworkState {
+    pub id: FrameworkId,
+    pub info: FrameworkInfo,
+    pub roles: Vec<String>,
+    pub conn: Option<ConnId>,
+    pub stream_id: Option<String>,
+    /// Known from the registry or an agent but not yet re-subscribed.
+    pub recovered: bool,
+    pub registered_time: f64,
+    pub reregistered_time: Option<f64>,
+    pub unregistered_time: Option<f64>,
+    pub failover_deadline: Option<f64>,
+    pub tasks: BTreeMap<TaskId, TaskRecord>,
+    pub unreachable_tasks: BTreeMap<TaskId, TaskRecord>,
+    pub completed_tasks: VecDeque<TaskRecord>,
+    pub offers: BTreeSet<OfferId>,
+    pub executors: BTreeMap<AgentId, BTreeMap<ExecutorId, ExecutorInfo>>,
+    pub suppressed_roles: BTreeSet<String>,
+}
+
+impl FrameworkState {
+    /// Connected to a live stream.
+    pub fn connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// Whether the framework declared PARTITION_AWARE.
+    pub fn partition_aware(&self) -> bool {
+        self.info.has_capability("PARTITION_AWARE")
+    }
+
+    /// The state this framework should see for `state`.
+    pub fn visible_state(&self, state: TaskState) -> TaskState {
+        if self.partition_aware() {
+            state
+        } else {
+            state.for_non_partition_aware()
+        }
+    }
+
+    /// Moves a task to the bounded completed list (oldest dropped first).
+    pub fn push_completed(&mut self, t: TaskRecord, limit: usize) {
+        self.completed_tasks.push_back(t);
+        while self.completed_tasks.len() > limit {
+            self.completed_tasks.pop_front();
+        }
+    }
+
+    /// FrameworkInfo with its id set.
+    pub fn info_with_id(&self) -> FrameworkInfo {
+        let mut info = self.info.clone();
+        info.id = Some(self.id.clone());
+        info
+    }
+}
+
+/// Connection phase of a registered agent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AgentPhase {
+    /// Session stream open.
+    Connected,
+    /// Stream broke at the given time; waiting for re-registration.
+    Disconnected { since: f64 },
+    /// Admitted in the registry before this master started; not yet re-registered.
+    Recovered { since: f64 },
+}
+
+/// An agent admitted by this master (unreachable and gone agents live elsewhere).
+#[derive(Debug, Clone)]
+pub struct AgentState {
+    pub id: AgentId,
+    pub info: AgentInfo,
+    /// `ip:port` of the agent's HTTP server.
+    pub address: String,
+    pub total: Resources,
+    pub attributes: Vec<Attribute>,
+    pub phase: AgentPhase,
+    pub conn: Option<ConnId>,
+    pub session: Option<String>,
+    pub version: String,
+    pub registered_time: f64,
+    pub reregistered_time: Option<f64>,
+    pub last_seen: f64,
+    pub next_ping: f64,
+    /// Tasks on this agent: (framework, task).
+    pub tasks: BTreeSet<(FrameworkId, TaskId)>,
+    pub offers: BTreeSet<OfferId>,
+    /// Kills asked for while disconnected, resent on re-registration.
+    pub pending_kills: BTreeSet<(FrameworkId, TaskId)>,
+    /// Messages to send right after the next REGISTERED.
+    pub pending_messages: Vec<strata_api::agent_link::ToAgent>,
+}
+
+impl AgentState {
+    /// Whether messages can be sent to the agent now.
+    pub fn connected(&self) -> bool {
+        self.phase == AgentPhase::Connected && self.conn.is_some()
+    }
+
+    /// IP part of the address.
+    pub fn ip(&self) -> &str {
+        self.address
+            .rsplit_once(':')
+            .map(|(ip, _)| ip)
+            .unwrap_or(&self.address)
+    }
+
+    /// Port part of the address.
+    pub fn port(&self) -> u32 {
+        self.address
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or(self.info.port)
+    }
+
+    /// libprocess-style pid, `slave(1)@ip:port`.
+    pub fn pid(&self) -> String {
+        format!("slave(1)@{}", self.address)
+    }
+}
+
+/// An outstanding offer.
+#[derive(Debug, Clone)]
+pub struct OfferRecord {
+    pub id: OfferId,
+    pub framework_id: FrameworkId,
+    pub agent_id: AgentId,
+    pub role: String,
+    /// With allocation role set.
+    pub resources: Resources,
+    pub created: f64,
+}
+
+/// An agent marked unreachable: kept so it can come back.
+#[derive(Debug, Clone)]
+pub struct UnreachableAgent {
+    pub info: AgentInfo,
+    pub address: String,
+    pub since: f64,
+}
+
+impl TaskRecord {
+    /// Applies a status (and the agent's `latest` state, which may run ahead of it):
+    /// updates the state unless it is already terminal, appends to `statuses` (replacing the last entry when the state
+    /// repeats, with `data` stripped, as Mesos does). Returns the previous state.
+    pub fn apply(
+        &mut self,
+        status: &strata_api::TaskStatus,
+        latest: Option<TaskState>,
+        now: f64,
+    ) -> TaskState {
+        let old = self.task.state;
+        let mut stored = status.clone();
+        stored.data = None;
+        if stored.timestamp.is_none() {
+            stored.timestamp = Some(now);
+        }
+        // A terminal state is final (Mesos `updateTask`); later statuses are still recorded.
+        if !old.is_terminal() {
+            self.task.state = latest.unwrap_or(status.state);
+        }
+        if status.uuid.is_some() {
+            self.task.status_update_state = Some(status.state);
+            self.task.status_update_uuid = status.uuid.clone();
+        }
+        match self.task.statuses.last_mut() {
+            Some(last) if last.state == stored.state => *last = stored,
+            _ => self.task.statuses.push(stored),
+        }
+        old
+    }
+}

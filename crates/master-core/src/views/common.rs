@@ -1,0 +1,61 @@
+//! Resource sums the views share: what frameworks use and are offered, per agent.
+
+use crate::master::Master;
+use crate::state::FrameworkState;
+use strata_api::AgentId;
+use strata_resources::Resources;
+
+/// Resources of a framework's custom executors (all agents).
+pub fn executor_resources(fw: &FrameworkState) -> Resources {
+    let mut total = Resources::new();
+    for info in fw.executors.values().flat_map(|m| m.values()) {
+        total += Resources::from_wire(&info.resources).unwrap_or_default();
+    }
+    total
+}
+
+/// What a framework's live tasks and executors use.
+pub fn framework_used(fw: &FrameworkState) -> Resources {
+    let mut total = executor_resources(fw);
+    for t in fw.tasks.values().filter(|t| !t.released) {
+        total += t.resources.clone();
+    }
+    total
+}
+
+/// What all frameworks' live tasks and executors use on one agent.
+pub fn used_on_agent(m: &Master, aid: &AgentId) -> Resources {
+    let mut total = Resources::new();
+    let Some(agent) = m.agents.get(aid) else {
+        return total;
+    };
+    for (fid, tid) in &agent.tasks {
+        if let Some(t) = m
+            .frameworks
+            .get(fid)
+            .and_then(|f| f.tasks.get(tid))
+            .filter(|t| !t.released)
+        {
+            total += t.resources.clone();
+        }
+    }
+    for fw in m.frameworks.values() {
+        for info in fw.executors.get(aid).into_iter().flat_map(|e| e.values()) {
+            total += Resources::from_wire(&info.resources).unwrap_or_default();
+        }
+    }
+    total
+}
+
+/// What is currently offered on one agent.
+pub fn offered_on_agent(m: &Master, aid: &AgentId) -> Resources {
+    let mut total = Resources::new();
+    if let Some(agent) = m.agents.get(aid) {
+        for id in &agent.offers {
+            if let Some(o) = m.offers.get(id) {
+                total += o.resources.clone();
+            }
+        }
+    }
+    total
+}

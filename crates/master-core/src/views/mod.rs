@@ -1,0 +1,10 @@
+//! Read-only views of the master state in the shapes tools expect: the legacy JSON
+//! endpoints, the v1 operator API responses and events, and metrics.
+
+mod common;
+pub mod legacy;
+pub mod metrics;
+pub mod operator;
+pub mod operator_events;
+
+pub use common::{executor_resources, framework_used, offered_on_agent, used_on_agent};

@@ -1,0 +1,97 @@
+//! `strata master` flags, spelled as Mesos spells them (`--work_dir`, `--agent_ping_timeout`).
+
+use clap::Args;
+
+/// Master command-line flags.
+#[derive(Debug, Clone, Args)]
+pub struct MasterFlags {
+    /// IP address to listen on.
+    #[arg(long, default_value = "127.0.0.1", env = "STRATA_MASTER_IP")]
+    pub ip: String,
+    /// Port to listen on (0 = any free port).
+    #[arg(long, default_value_t = 5050, env = "STRATA_MASTER_PORT")]
+    pub port: u16,
+    /// Hostname advertised to frameworks and agents (default: the listen IP).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Directory for the registry (admitted agents, framework ids).
+    #[arg(long = "work_dir", default_value = "/var/lib/strata/master", env = "STRATA_MASTER_WORK_DIR")]
+    pub work_dir: String,
+    /// Seconds between pings to each agent.
+    #[arg(long = "agent_ping_interval", default_value_t = 3.0)]
+    pub agent_ping_interval: f64,
+    /// Pings an agent may miss before it is marked unreachable (interval × this = timeout).
+    #[arg(long = "max_agent_ping_timeouts", default_value_t = 5)]
+    pub max_agent_ping_timeouts: u32,
+    /// Seconds a disconnected or recovered agent has to re-register.
+    #[arg(long = "agent_reregister_timeout", default_value_t = 15.0)]
+    pub agent_reregister_timeout: f64,
+    /// Seconds between allocation cycles (resources freed in between are offered at once).
+    #[arg(long = "allocation_interval", default_value_t = 1.0)]
+    pub allocation_interval: f64,
+    /// Seconds between HEARTBEAT events on scheduler and operator streams.
+    #[arg(long = "heartbeat_interval", default_value_t = 15.0)]
+    pub heartbeat_interval: f64,
+    /// Rescind offers held longer than this many seconds (default: never).
+    #[arg(long = "offer_timeout")]
+    pub offer_timeout: Option<f64>,
+    /// Role weights, `role=weight,role=weight`.
+    #[arg(long)]
+    pub weights: Option<String>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long = "max_request_bytes", default_value_t = 8 << 20)]
+    pub max_request_bytes: usize,
+}
+
+impl MasterFlags {
+    /// Flags for a master on `ip:port` with its registry in `work_dir`.
+    pub fn new(ip: &str, port: u16, work_dir: &str) -> Self {
+        Self {
+            ip: ip.to_string(),
+            port,
+            hostname: None,
+            work_dir: work_dir.to_string(),
+            agent_ping_interval: 3.0,
+            max_agent_ping_timeouts: 5,
+            agent_reregister_timeout: 15.0,
+            allocation_interval: 1.0,
+            heartbeat_interval: 15.0,
+            offer_timeout: None,
+            weights: None,
+            max_request_bytes: 8 << 20,
+        }
+    }
+
+    /// Parsed `--weights`.
+    pub fn weights(&self) -> anyhow::Result<Vec<(String, f64)>> {
+        let Some(text) = self.weights.as_deref() else { return Ok(Vec::new()) };
+        text.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|item| {
+                let (role, w) = item
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--weights item '{item}' is not role=weight"))?;
+                let w: f64 = w.trim().parse().map_err(|_| anyhow::anyhow!("--weights: '{w}' is not a number"))?;
+                anyhow::ensure!(w > 0.0 && w.is_finite(), "--weights: weight of '{role}' must be positive");
+                Ok((role.trim().to_string(), w))
+            })
+            .collect()
+    }
+
+    /// `(name, value)` pairs for /master/state and GET_FLAGS.
+    pub fn as_pairs(&self) -> Vec<(String, String)> {
+        vec![
+            ("ip".into(), self.ip.clone()),
+            ("port".into(), self.port.to_string()),
+            ("hostname".into(), self.hostname.clone().unwrap_or_default()),
+            ("work_dir".into(), self.work_dir.clone()),
+            ("agent_ping_interval".into(), format!("{}secs", self.agent_ping_interval)),
+            ("max_agent_ping_timeouts".into(), self.max_agent_ping_timeouts.to_string()),
+            ("agent_reregister_timeout".into(), format!("{}secs", self.agent_reregister_timeout)),
+            ("allocation_interval".into(), format!("{}secs", self.allocation_interval)),
+            ("heartbeat_interval".into(), format!("{}secs", self.heartbeat_interval)),
+            ("offer_timeout".into(), self.offer_timeout.map(|t| format!("{t}secs")).unwrap_or_default()),
+            ("weights".into(), self.weights.clone().unwrap_or_default()),
+        ]
+    }
+}
