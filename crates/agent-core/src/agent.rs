@@ -82,12 +82,17 @@ impl Agent {
                 self.master_connected = false;
                 Reply::None
             }
-            Input::ExecutorSubscribe { conn, framework_id, executor_id, subscribe } => {
-                self.executor_subscribe(now, conn, &framework_id, &executor_id, *subscribe, out)
-            }
-            Input::ExecutorCall { framework_id, executor_id, body } => {
-                self.executor_call(now, &framework_id, &executor_id, *body, out)
-            }
+            Input::ExecutorSubscribe {
+                conn,
+                framework_id,
+                executor_id,
+                subscribe,
+            } => self.executor_subscribe(now, conn, &framework_id, &executor_id, *subscribe, out),
+            Input::ExecutorCall {
+                framework_id,
+                executor_id,
+                body,
+            } => self.executor_call(now, &framework_id, &executor_id, *body, out),
             Input::ExecutorStreamClosed { conn } => {
                 self.executor_stream_closed(conn);
                 Reply::None
@@ -96,11 +101,17 @@ impl Agent {
                 self.container_started(&container_id, pid);
                 Reply::None
             }
-            Input::ContainerFailed { container_id, message } => {
+            Input::ContainerFailed {
+                container_id,
+                message,
+            } => {
                 self.container_failed(now, &container_id, message, out);
                 Reply::None
             }
-            Input::ContainerExited { container_id, status } => {
+            Input::ContainerExited {
+                container_id,
+                status,
+            } => {
                 self.container_exited(now, &container_id, status, out);
                 Reply::None
             }
@@ -119,13 +130,20 @@ impl Agent {
                 self.resend_all_updates(now, out);
             }
             ToAgent::RunTask(r) => self.run_task(now, r.framework, r.executor, vec![r.task], out),
-            ToAgent::RunTaskGroup(r) => self.run_task(now, r.framework, Some(r.executor), r.task_group.tasks, out),
-            ToAgent::KillTask(k) => self.kill_task(now, &k.framework_id, &k.task_id, k.kill_policy, out),
-            ToAgent::StatusAck(a) => self.acknowledge(now, &a.framework_id, &a.task_id, &a.uuid, out),
-            ToAgent::ShutdownFramework(s) => self.shutdown_framework(now, &s.framework_id, out),
-            ToAgent::ShutdownExecutor(ShutdownExecutor { framework_id, executor_id }) => {
-                self.shutdown_executor(now, &framework_id, &executor_id, out)
+            ToAgent::RunTaskGroup(r) => {
+                self.run_task(now, r.framework, Some(r.executor), r.task_group.tasks, out)
             }
+            ToAgent::KillTask(k) => {
+                self.kill_task(now, &k.framework_id, &k.task_id, k.kill_policy, out)
+            }
+            ToAgent::StatusAck(a) => {
+                self.acknowledge(now, &a.framework_id, &a.task_id, &a.uuid, out)
+            }
+            ToAgent::ShutdownFramework(s) => self.shutdown_framework(now, &s.framework_id, out),
+            ToAgent::ShutdownExecutor(ShutdownExecutor {
+                framework_id,
+                executor_id,
+            }) => self.shutdown_executor(now, &framework_id, &executor_id, out),
             ToAgent::FrameworkMessage(m) => self.framework_message(m, out),
             ToAgent::UpdateFramework(u) => {
                 if let Some(fid) = u.framework_info.id.clone() {
@@ -159,7 +177,11 @@ impl Agent {
                     tasks.push(self.task_record(fid, ex, t));
                 }
                 for t in ex.queued.iter().flatten() {
-                    let entry = crate::state::TaskEntry { info: t.clone(), state: strata_api::TaskState::Staging, latest: None };
+                    let entry = crate::state::TaskEntry {
+                        info: t.clone(),
+                        state: strata_api::TaskState::Staging,
+                        latest: None,
+                    };
                     tasks.push(self.task_record(fid, ex, &entry));
                 }
             }
@@ -176,9 +198,20 @@ impl Agent {
     }
 
     /// The wire `Task` for a task entry (re-registration and the operator API).
-    pub(crate) fn task_record(&self, fid: &FrameworkId, ex: &crate::state::ExecutorState, t: &crate::state::TaskEntry) -> Task {
-        let head = self.streams.get(&(fid.clone(), t.info.task_id.clone())).and_then(|s| s.pending.front());
-        let custom = matches!(ex.kind, crate::io::ExecutorKind::Custom(_) | crate::io::ExecutorKind::Default);
+    pub(crate) fn task_record(
+        &self,
+        fid: &FrameworkId,
+        ex: &crate::state::ExecutorState,
+        t: &crate::state::TaskEntry,
+    ) -> Task {
+        let head = self
+            .streams
+            .get(&(fid.clone(), t.info.task_id.clone()))
+            .and_then(|s| s.pending.front());
+        let custom = matches!(
+            ex.kind,
+            crate::io::ExecutorKind::Custom(_) | crate::io::ExecutorKind::Default
+        );
         Task {
             name: t.info.name.clone(),
             task_id: t.info.task_id.clone(),

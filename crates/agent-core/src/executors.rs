@@ -9,18 +9,30 @@ use base64::Engine;
 use strata_api::agent_link::{ExecutorExited, FrameworkMessage, ToMaster};
 use strata_api::executor::{Acknowledged, CallBody, Event, Kill, Message, Subscribe, Subscribed};
 use strata_api::status::ContainerStatus;
-use strata_api::{ContainerId, ExecutorId, FrameworkId, KillPolicy, Reason, TaskId, TaskState, TaskStatus};
+use strata_api::{
+    ContainerId, ExecutorId, FrameworkId, KillPolicy, Reason, TaskId, TaskState, TaskStatus,
+};
 
 fn valid_uuid(uuid: Option<&str>) -> bool {
-    uuid.and_then(|u| base64::engine::general_purpose::STANDARD.decode(u).ok()).is_some_and(|b| b.len() == 16)
+    uuid.and_then(|u| base64::engine::general_purpose::STANDARD.decode(u).ok())
+        .is_some_and(|b| b.len() == 16)
 }
 
 impl Agent {
-    fn executor_mut(&mut self, fid: &FrameworkId, eid: &ExecutorId) -> Result<&mut ExecutorState, Reply> {
-        let fw = self.frameworks.get_mut(fid).ok_or_else(|| Reply::Error(400, format!("Framework {fid} is not known to this agent")))?;
-        fw.executors
-            .get_mut(eid)
-            .ok_or_else(|| Reply::Error(400, format!("Executor {eid} of framework {fid} is not known to this agent")))
+    fn executor_mut(
+        &mut self,
+        fid: &FrameworkId,
+        eid: &ExecutorId,
+    ) -> Result<&mut ExecutorState, Reply> {
+        let fw = self.frameworks.get_mut(fid).ok_or_else(|| {
+            Reply::Error(400, format!("Framework {fid} is not known to this agent"))
+        })?;
+        fw.executors.get_mut(eid).ok_or_else(|| {
+            Reply::Error(
+                400,
+                format!("Executor {eid} of framework {fid} is not known to this agent"),
+            )
+        })
     }
 
     /// SUBSCRIBE: attach the stream, send SUBSCRIBED, re-ingest resent updates, deliver
@@ -38,7 +50,9 @@ impl Agent {
         agent_info.id = self.agent_id.clone();
         let framework_info = match self.frameworks.get(fid) {
             Some(f) => f.info.clone(),
-            None => return Reply::Error(400, format!("Framework {fid} is not known to this agent")),
+            None => {
+                return Reply::Error(400, format!("Framework {fid} is not known to this agent"))
+            }
         };
         let ex = match self.executor_mut(fid, eid) {
             Ok(ex) => ex,
@@ -60,14 +74,20 @@ impl Agent {
             agent_info,
             container_id: Some(ex.container_id.clone()),
         };
-        out.push(Effect::Executor { conn, event: Box::new(Event::Subscribed(subscribed)) });
+        out.push(Effect::Executor {
+            conn,
+            event: Box::new(Event::Subscribed(subscribed)),
+        });
         let queued = std::mem::take(&mut ex.queued);
         self.conns.insert(conn, (fid.clone(), eid.clone()));
         for u in sub.unacknowledged_updates {
             self.ingest_update(now, fid, eid, u.status, out);
         }
         if shutting_down {
-            out.push(Effect::Executor { conn, event: Box::new(Event::Shutdown) });
+            out.push(Effect::Executor {
+                conn,
+                event: Box::new(Event::Shutdown),
+            });
         } else {
             for tasks in queued {
                 self.deliver(fid, eid, tasks, out);
@@ -77,28 +97,44 @@ impl Agent {
     }
 
     /// UPDATE, MESSAGE or HEARTBEAT from a subscribed executor.
-    pub(crate) fn executor_call(&mut self, now: f64, fid: &FrameworkId, eid: &ExecutorId, body: CallBody, out: &mut Vec<Effect>) -> Reply {
+    pub(crate) fn executor_call(
+        &mut self,
+        now: f64,
+        fid: &FrameworkId,
+        eid: &ExecutorId,
+        body: CallBody,
+        out: &mut Vec<Effect>,
+    ) -> Reply {
         match self.executor_mut(fid, eid) {
             Err(reply) => return reply,
-            Ok(ex) if ex.conn.is_none() => return Reply::Error(403, "Executor is not subscribed".into()),
+            Ok(ex) if ex.conn.is_none() => {
+                return Reply::Error(403, "Executor is not subscribed".into())
+            }
             Ok(_) => {}
         }
         match body {
-            CallBody::Subscribe(_) => Reply::Error(400, "SUBSCRIBE must open its own stream".into()),
+            CallBody::Subscribe(_) => {
+                Reply::Error(400, "SUBSCRIBE must open its own stream".into())
+            }
             CallBody::Heartbeat => Reply::Accepted,
             CallBody::Message(m) => {
-                out.push(Effect::Master(Box::new(ToMaster::ExecutorMessage(FrameworkMessage {
-                    framework_id: fid.clone(),
-                    executor_id: eid.clone(),
-                    data: m.data,
-                }))));
+                out.push(Effect::Master(Box::new(ToMaster::ExecutorMessage(
+                    FrameworkMessage {
+                        framework_id: fid.clone(),
+                        executor_id: eid.clone(),
+                        data: m.data,
+                    },
+                ))));
                 Reply::Accepted
             }
             CallBody::Update(u) => {
                 let s = &u.status;
                 if !valid_uuid(s.uuid.as_deref()) {
                     self.counters.invalid_status_updates += 1;
-                    return Reply::Error(400, "Status update must carry a 'uuid' of 16 bytes (base64)".into());
+                    return Reply::Error(
+                        400,
+                        "Status update must carry a 'uuid' of 16 bytes (base64)".into(),
+                    );
                 }
                 if s.state == TaskState::Staging {
                     self.counters.invalid_status_updates += 1;
@@ -106,7 +142,13 @@ impl Agent {
                 }
                 if s.executor_id.as_ref().is_some_and(|e| e != eid) {
                     self.counters.invalid_status_updates += 1;
-                    return Reply::Error(400, format!("Status update names executor {:?}, not {eid}", s.executor_id));
+                    return Reply::Error(
+                        400,
+                        format!(
+                            "Status update names executor {:?}, not {eid}",
+                            s.executor_id
+                        ),
+                    );
                 }
                 self.ingest_update(now, fid, eid, u.status, out);
                 Reply::Accepted
@@ -115,13 +157,24 @@ impl Agent {
     }
 
     /// Records an executor's update, queues it for the master and acknowledges it.
-    fn ingest_update(&mut self, now: f64, fid: &FrameworkId, eid: &ExecutorId, mut status: TaskStatus, out: &mut Vec<Effect>) {
+    fn ingest_update(
+        &mut self,
+        now: f64,
+        fid: &FrameworkId,
+        eid: &ExecutorId,
+        mut status: TaskStatus,
+        out: &mut Vec<Effect>,
+    ) {
         let agent_id = self.agent_id.clone();
-        let Ok(ex) = self.executor_mut(fid, eid) else { return };
+        let Ok(ex) = self.executor_mut(fid, eid) else {
+            return;
+        };
         status.agent_id = agent_id;
         status.executor_id = Some(eid.clone());
         status.timestamp.get_or_insert(now);
-        let cs = status.container_status.get_or_insert_with(ContainerStatus::default);
+        let cs = status
+            .container_status
+            .get_or_insert_with(ContainerStatus::default);
         cs.container_id = Some(ex.container_id.clone());
         cs.executor_pid = ex.pid;
         let tid = status.task_id.clone();
@@ -141,7 +194,10 @@ impl Agent {
         self.push_update(now, fid, status, out);
         if let Some(conn) = conn {
             let ack = Event::Acknowledged(Acknowledged { task_id: tid, uuid });
-            out.push(Effect::Executor { conn, event: Box::new(ack) });
+            out.push(Effect::Executor {
+                conn,
+                event: Box::new(ack),
+            });
         }
     }
 
@@ -159,8 +215,12 @@ impl Agent {
 
     /// The executor's stream ended; its process may still be alive.
     pub(crate) fn executor_stream_closed(&mut self, conn: ConnId) {
-        let Some((fid, eid)) = self.conns.remove(&conn) else { return };
-        let Ok(ex) = self.executor_mut(&fid, &eid) else { return };
+        let Some((fid, eid)) = self.conns.remove(&conn) else {
+            return;
+        };
+        let Ok(ex) = self.executor_mut(&fid, &eid) else {
+            return;
+        };
         if ex.conn == Some(conn) {
             ex.conn = None;
             if ex.phase == ExecutorPhase::Running {
@@ -170,15 +230,25 @@ impl Agent {
     }
 
     pub(crate) fn container_started(&mut self, cid: &ContainerId, pid: u32) {
-        let Some((fid, eid)) = self.containers.get(cid).cloned() else { return };
+        let Some((fid, eid)) = self.containers.get(cid).cloned() else {
+            return;
+        };
         if let Ok(ex) = self.executor_mut(&fid, &eid) {
             ex.pid = Some(pid);
         }
     }
 
-    pub(crate) fn container_failed(&mut self, now: f64, cid: &ContainerId, message: String, out: &mut Vec<Effect>) {
+    pub(crate) fn container_failed(
+        &mut self,
+        now: f64,
+        cid: &ContainerId,
+        message: String,
+        out: &mut Vec<Effect>,
+    ) {
         self.counters.container_launch_errors += 1;
-        let Some((fid, eid)) = self.containers.get(cid).cloned() else { return };
+        let Some((fid, eid)) = self.containers.get(cid).cloned() else {
+            return;
+        };
         if let Ok(ex) = self.executor_mut(&fid, &eid) {
             let text = format!("Failed to launch container: {message}");
             ex.termination = Some((TaskState::Failed, Reason::ContainerLaunchFailed, text));
@@ -187,18 +257,35 @@ impl Agent {
     }
 
     /// The executor process ended: unfinished tasks get an agent-made terminal update.
-    pub(crate) fn container_exited(&mut self, now: f64, cid: &ContainerId, status: i32, out: &mut Vec<Effect>) {
-        let Some((fid, eid)) = self.containers.remove(cid) else { return };
+    pub(crate) fn container_exited(
+        &mut self,
+        now: f64,
+        cid: &ContainerId,
+        status: i32,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some((fid, eid)) = self.containers.remove(cid) else {
+            return;
+        };
         let terminating = self.frameworks.get(&fid).is_some_and(|f| f.terminating);
-        let Ok(ex) = self.executor_mut(&fid, &eid) else { return };
+        let Ok(ex) = self.executor_mut(&fid, &eid) else {
+            return;
+        };
         ex.phase = ExecutorPhase::Terminated;
         if let Some(conn) = ex.conn.take() {
             out.push(Effect::CloseExecutor { conn });
         }
-        let (state, reason, message) =
-            ex.termination.clone().unwrap_or((TaskState::Failed, Reason::ExecutorTerminated, "Executor terminated".into()));
+        let (state, reason, message) = ex.termination.clone().unwrap_or((
+            TaskState::Failed,
+            Reason::ExecutorTerminated,
+            "Executor terminated".into(),
+        ));
         let mut orphans: Vec<TaskEntry> = std::mem::take(&mut ex.launched).into_values().collect();
-        orphans.extend(ex.queued.drain(..).flatten().map(|info| TaskEntry { info, state: TaskState::Staging, latest: None }));
+        orphans.extend(ex.queued.drain(..).flatten().map(|info| TaskEntry {
+            info,
+            state: TaskState::Staging,
+            latest: None,
+        }));
         let command = ex.kind == ExecutorKind::Command;
         for mut t in orphans {
             let tid = t.info.task_id.clone();
@@ -215,7 +302,12 @@ impl Agent {
             }
         }
         self.counters.executors_terminated += 1;
-        let exited = ExecutorExited { framework_id: fid.clone(), executor_id: eid, status, command_executor: command };
+        let exited = ExecutorExited {
+            framework_id: fid.clone(),
+            executor_id: eid,
+            status,
+            command_executor: command,
+        };
         out.push(Effect::Master(Box::new(ToMaster::ExecutorExited(exited))));
         if terminating {
             self.streams.retain(|(f, _), _| f != &fid);
@@ -224,22 +316,46 @@ impl Agent {
     }
 
     /// KILL from the framework (via the master).
-    pub(crate) fn kill_task(&mut self, now: f64, fid: &FrameworkId, tid: &TaskId, policy: Option<KillPolicy>, out: &mut Vec<Effect>) {
-        let found = self
-            .frameworks
-            .get(fid)
-            .and_then(|f| f.executors.iter().find(|(_, e)| e.has_task(tid)).map(|(id, _)| id.clone()));
+    pub(crate) fn kill_task(
+        &mut self,
+        now: f64,
+        fid: &FrameworkId,
+        tid: &TaskId,
+        policy: Option<KillPolicy>,
+        out: &mut Vec<Effect>,
+    ) {
+        let found = self.frameworks.get(fid).and_then(|f| {
+            f.executors
+                .iter()
+                .find(|(_, e)| e.has_task(tid))
+                .map(|(id, _)| id.clone())
+        });
         let Some(eid) = found else {
             if self.streams.contains_key(&(fid.clone(), tid.clone())) {
                 return; // already terminal, update in flight
             }
-            let partition_aware = self.frameworks.get(fid).is_some_and(|f| f.info.has_capability("PARTITION_AWARE"));
-            let state = if partition_aware { TaskState::Dropped } else { TaskState::Lost };
-            let s = self.agent_status(now, tid.clone(), state, Reason::ExecutorTerminated, "Cannot find executor");
+            let partition_aware = self
+                .frameworks
+                .get(fid)
+                .is_some_and(|f| f.info.has_capability("PARTITION_AWARE"));
+            let state = if partition_aware {
+                TaskState::Dropped
+            } else {
+                TaskState::Lost
+            };
+            let s = self.agent_status(
+                now,
+                tid.clone(),
+                state,
+                Reason::ExecutorTerminated,
+                "Cannot find executor",
+            );
             self.push_update(now, fid, s, out);
             return;
         };
-        let Ok(ex) = self.executor_mut(fid, &eid) else { return };
+        let Ok(ex) = self.executor_mut(fid, &eid) else {
+            return;
+        };
         let was_queued = ex.queued.iter().flatten().any(|t| &t.task_id == tid);
         if was_queued {
             for group in ex.queued.iter_mut() {
@@ -247,20 +363,39 @@ impl Agent {
             }
             ex.queued.retain(|g| !g.is_empty());
             let idle = ex.is_idle();
-            let s = self.agent_status(now, tid.clone(), TaskState::Killed, Reason::TaskKilledDuringLaunch, "Killed before delivery to the executor");
+            let s = self.agent_status(
+                now,
+                tid.clone(),
+                TaskState::Killed,
+                Reason::TaskKilledDuringLaunch,
+                "Killed before delivery to the executor",
+            );
             self.count_terminal(TaskState::Killed);
             self.push_update(now, fid, s, out);
             if idle {
                 self.shutdown_executor(now, fid, &eid, out);
             }
         } else if let Some(conn) = ex.conn.filter(|_| ex.launched.contains_key(tid)) {
-            out.push(Effect::Executor { conn, event: Box::new(Event::Kill(Kill { task_id: tid.clone(), kill_policy: policy })) });
+            out.push(Effect::Executor {
+                conn,
+                event: Box::new(Event::Kill(Kill {
+                    task_id: tid.clone(),
+                    kill_policy: policy,
+                })),
+            });
         }
     }
 
     /// SHUTDOWN_FRAMEWORK: no new tasks; every executor is shut down; its updates dropped.
-    pub(crate) fn shutdown_framework(&mut self, now: f64, fid: &FrameworkId, out: &mut Vec<Effect>) {
-        let Some(fw) = self.frameworks.get_mut(fid) else { return };
+    pub(crate) fn shutdown_framework(
+        &mut self,
+        now: f64,
+        fid: &FrameworkId,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(fw) = self.frameworks.get_mut(fid) else {
+            return;
+        };
         fw.terminating = true;
         let eids: Vec<_> = fw.executors.keys().cloned().collect();
         for eid in eids {
@@ -271,33 +406,68 @@ impl Agent {
     }
 
     /// SHUTDOWN an executor; its container is destroyed when the grace period ends.
-    pub(crate) fn shutdown_executor(&mut self, now: f64, fid: &FrameworkId, eid: &ExecutorId, out: &mut Vec<Effect>) {
+    pub(crate) fn shutdown_executor(
+        &mut self,
+        now: f64,
+        fid: &FrameworkId,
+        eid: &ExecutorId,
+        out: &mut Vec<Effect>,
+    ) {
         let default_grace = self.cfg.executor_shutdown_grace_period;
-        let Ok(ex) = self.executor_mut(fid, eid) else { return };
-        if matches!(ex.phase, ExecutorPhase::Terminated | ExecutorPhase::Terminating { .. }) {
+        let Ok(ex) = self.executor_mut(fid, eid) else {
+            return;
+        };
+        if matches!(
+            ex.phase,
+            ExecutorPhase::Terminated | ExecutorPhase::Terminating { .. }
+        ) {
             return;
         }
-        let grace = ex.info.shutdown_grace_period.map(|d| d.to_std().as_secs_f64()).unwrap_or(default_grace);
-        ex.termination.get_or_insert((TaskState::Killed, Reason::ExecutorTerminated, "Executor shut down".into()));
+        let grace = ex
+            .info
+            .shutdown_grace_period
+            .map(|d| d.to_std().as_secs_f64())
+            .unwrap_or(default_grace);
+        ex.termination.get_or_insert((
+            TaskState::Killed,
+            Reason::ExecutorTerminated,
+            "Executor shut down".into(),
+        ));
         match ex.conn {
             Some(conn) => {
-                out.push(Effect::Executor { conn, event: Box::new(Event::Shutdown) });
-                ex.phase = ExecutorPhase::Terminating { deadline: now + grace };
+                out.push(Effect::Executor {
+                    conn,
+                    event: Box::new(Event::Shutdown),
+                });
+                ex.phase = ExecutorPhase::Terminating {
+                    deadline: now + grace,
+                };
             }
             None => {
-                out.push(Effect::Destroy { container_id: ex.container_id.clone() });
-                ex.phase = ExecutorPhase::Terminating { deadline: f64::INFINITY };
+                out.push(Effect::Destroy {
+                    container_id: ex.container_id.clone(),
+                });
+                ex.phase = ExecutorPhase::Terminating {
+                    deadline: f64::INFINITY,
+                };
             }
         }
     }
 
     /// MESSAGE from a framework to an executor.
     pub(crate) fn framework_message(&mut self, m: FrameworkMessage, out: &mut Vec<Effect>) {
-        let conn = self.frameworks.get(&m.framework_id).and_then(|f| f.executors.get(&m.executor_id)).and_then(|e| e.conn);
+        let conn = self
+            .frameworks
+            .get(&m.framework_id)
+            .and_then(|f| f.executors.get(&m.executor_id))
+            .and_then(|e| e.conn);
         match conn {
             Some(conn) => {
                 self.counters.valid_framework_messages += 1;
-                out.push(Effect::Executor { conn, event: Box::new(Event::Message(Message { data: m.data })) });
+                out.push(Effect::Executor {
+                    conn,
+                    event: Box::new(Event::Message(Message { data: m.data })),
+                });
             }
             None => self.counters.invalid_framework_messages += 1,
         }
@@ -315,12 +485,20 @@ impl Agent {
                             Reason::ExecutorRegistrationTimeout,
                             "Executor did not register within the registration timeout".into(),
                         ));
-                        ex.phase = ExecutorPhase::Terminating { deadline: f64::INFINITY };
-                        out.push(Effect::Destroy { container_id: ex.container_id.clone() });
+                        ex.phase = ExecutorPhase::Terminating {
+                            deadline: f64::INFINITY,
+                        };
+                        out.push(Effect::Destroy {
+                            container_id: ex.container_id.clone(),
+                        });
                     }
                     ExecutorPhase::Terminating { deadline } if deadline <= now => {
-                        ex.phase = ExecutorPhase::Terminating { deadline: f64::INFINITY };
-                        out.push(Effect::Destroy { container_id: ex.container_id.clone() });
+                        ex.phase = ExecutorPhase::Terminating {
+                            deadline: f64::INFINITY,
+                        };
+                        out.push(Effect::Destroy {
+                            container_id: ex.container_id.clone(),
+                        });
                     }
                     _ => {}
                 }
@@ -331,11 +509,15 @@ impl Agent {
     /// Moves finished executors (and then empty frameworks) to the completed lists.
     pub(crate) fn gc_framework(&mut self, fid: &FrameworkId) {
         let max_ex = self.cfg.max_completed_executors_per_framework;
-        let Some(fw) = self.frameworks.get_mut(fid) else { return };
+        let Some(fw) = self.frameworks.get_mut(fid) else {
+            return;
+        };
         let done: Vec<_> = fw
             .executors
             .iter()
-            .filter(|(_, e)| e.phase == ExecutorPhase::Terminated && (e.terminated.is_empty() || fw.terminating))
+            .filter(|(_, e)| {
+                e.phase == ExecutorPhase::Terminated && (e.terminated.is_empty() || fw.terminating)
+            })
             .map(|(id, _)| id.clone())
             .collect();
         for eid in done {

@@ -18,17 +18,32 @@ pub enum Input {
     /// The master session broke (the shell reconnects).
     MasterDisconnected,
     /// An executor SUBSCRIBE on a new stream.
-    ExecutorSubscribe { conn: ConnId, framework_id: FrameworkId, executor_id: ExecutorId, subscribe: Box<Subscribe> },
+    ExecutorSubscribe {
+        conn: ConnId,
+        framework_id: FrameworkId,
+        executor_id: ExecutorId,
+        subscribe: Box<Subscribe>,
+    },
     /// Any other executor call.
-    ExecutorCall { framework_id: FrameworkId, executor_id: ExecutorId, body: Box<CallBody> },
+    ExecutorCall {
+        framework_id: FrameworkId,
+        executor_id: ExecutorId,
+        body: Box<CallBody>,
+    },
     /// An executor's event stream ended.
     ExecutorStreamClosed { conn: ConnId },
     /// A container (executor process) started.
     ContainerStarted { container_id: ContainerId, pid: u32 },
     /// A container could not be started.
-    ContainerFailed { container_id: ContainerId, message: String },
+    ContainerFailed {
+        container_id: ContainerId,
+        message: String,
+    },
     /// A container's executor process exited with this raw wait status.
-    ContainerExited { container_id: ContainerId, status: i32 },
+    ContainerExited {
+        container_id: ContainerId,
+        status: i32,
+    },
     /// Timers: update retries, registration timeouts, shutdown grace periods.
     Tick,
 }

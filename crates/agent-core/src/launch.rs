@@ -7,8 +7,8 @@ use crate::state::{ExecutorPhase, ExecutorState, FrameworkEntry, TaskEntry};
 use std::collections::{BTreeMap, VecDeque};
 use strata_api::executor::{Event, Launch, LaunchGroup};
 use strata_api::{
-    CommandInfo, ExecutorId, ExecutorInfo, ExecutorType, FrameworkId, FrameworkInfo, Reason, TaskGroupInfo, TaskInfo,
-    TaskState,
+    CommandInfo, ExecutorId, ExecutorInfo, ExecutorType, FrameworkId, FrameworkInfo, Reason,
+    TaskGroupInfo, TaskInfo, TaskState,
 };
 
 /// Mesos duration text for seconds (`5secs`, `1500ms`).
@@ -22,7 +22,11 @@ pub fn mesos_duration(secs: f64) -> String {
 
 /// The ExecutorInfo Mesos builds for a command task: executor id = task id.
 fn command_executor_info(fid: &FrameworkId, task: &TaskInfo) -> ExecutorInfo {
-    let cmd = task.command.as_ref().and_then(|c| c.value.clone()).unwrap_or_default();
+    let cmd = task
+        .command
+        .as_ref()
+        .and_then(|c| c.value.clone())
+        .unwrap_or_default();
     ExecutorInfo {
         kind: None,
         executor_id: ExecutorId::new(task.task_id.as_str()),
@@ -30,7 +34,10 @@ fn command_executor_info(fid: &FrameworkId, task: &TaskInfo) -> ExecutorInfo {
         command: Some(CommandInfo::shell("strata executor")),
         container: None,
         resources: Vec::new(),
-        name: Some(format!("Command Executor (Task: {}) (Command: sh -c '{}')", task.task_id, cmd)),
+        name: Some(format!(
+            "Command Executor (Task: {}) (Command: sh -c '{}')",
+            task.task_id, cmd
+        )),
         source: Some(task.task_id.to_string()),
         data: None,
         discovery: None,
@@ -50,24 +57,34 @@ impl Agent {
         tasks: Vec<TaskInfo>,
         out: &mut Vec<Effect>,
     ) {
-        let Some(fid) = framework.id.clone() else { return };
-        let Some(first) = tasks.first().cloned() else { return };
+        let Some(fid) = framework.id.clone() else {
+            return;
+        };
+        let Some(first) = tasks.first().cloned() else {
+            return;
+        };
         let terminating = self.frameworks.get(&fid).is_some_and(|f| f.terminating);
         if terminating {
             self.drop_tasks(now, &framework, &tasks, "Framework is terminating", out);
             return;
         }
-        let fw = self.frameworks.entry(fid.clone()).or_insert_with(|| FrameworkEntry {
-            info: framework.clone(),
-            executors: BTreeMap::new(),
-            completed_executors: VecDeque::new(),
-            terminating: false,
-        });
+        let fw = self
+            .frameworks
+            .entry(fid.clone())
+            .or_insert_with(|| FrameworkEntry {
+                info: framework.clone(),
+                executors: BTreeMap::new(),
+                completed_executors: VecDeque::new(),
+                terminating: false,
+            });
         fw.info = framework.clone();
         let (info, kind) = match executor {
             Some(e) if e.kind == Some(ExecutorType::Default) => (e, ExecutorKind::Default),
             Some(e) => {
-                let cmd = e.command.clone().unwrap_or_else(|| CommandInfo::shell("false"));
+                let cmd = e
+                    .command
+                    .clone()
+                    .unwrap_or_else(|| CommandInfo::shell("false"));
                 (e, ExecutorKind::Custom(cmd))
             }
             None => (command_executor_info(&fid, &first), ExecutorKind::Command),
@@ -86,7 +103,11 @@ impl Agent {
             }
             Some(ExecutorPhase::Running) => self.deliver(&fid, &eid, tasks, out),
             Some(ExecutorPhase::Registering { .. } | ExecutorPhase::Disconnected) => {
-                if let Some(ex) = self.frameworks.get_mut(&fid).and_then(|f| f.executors.get_mut(&eid)) {
+                if let Some(ex) = self
+                    .frameworks
+                    .get_mut(&fid)
+                    .and_then(|f| f.executors.get_mut(&eid))
+                {
                     ex.queued.push(tasks);
                 }
             }
@@ -109,7 +130,9 @@ impl Agent {
             "{}/slaves/{aid}/frameworks/{fid}/executors/{}/runs/{container_id}",
             self.cfg.work_dir, info.executor_id
         );
-        let Some(fw) = self.frameworks.get(fid) else { return };
+        let Some(fw) = self.frameworks.get(fid) else {
+            return;
+        };
         let spec = ContainerSpec {
             container_id: container_id.clone(),
             framework_id: fid.clone(),
@@ -126,7 +149,9 @@ impl Agent {
             kind,
             container_id: container_id.clone(),
             directory,
-            phase: ExecutorPhase::Registering { deadline: now + self.cfg.executor_registration_timeout },
+            phase: ExecutorPhase::Registering {
+                deadline: now + self.cfg.executor_registration_timeout,
+            },
             conn: None,
             pid: None,
             queued: vec![tasks],
@@ -135,28 +160,47 @@ impl Agent {
             completed: VecDeque::new(),
             termination: None,
         };
-        self.containers.insert(container_id, (fid.clone(), info.executor_id.clone()));
+        self.containers
+            .insert(container_id, (fid.clone(), info.executor_id.clone()));
         if let Some(fw) = self.frameworks.get_mut(fid) {
             fw.executors.insert(info.executor_id.clone(), state);
         }
         out.push(Effect::Launch(Box::new(spec)));
     }
 
-    fn executor_env(&self, fw: &FrameworkEntry, info: &ExecutorInfo, kind: &ExecutorKind, dir: &str) -> Vec<(String, String)> {
+    fn executor_env(
+        &self,
+        fw: &FrameworkEntry,
+        info: &ExecutorInfo,
+        kind: &ExecutorKind,
+        dir: &str,
+    ) -> Vec<(String, String)> {
         let aid = self.agent_id.clone().unwrap_or_default();
-        let grace = info.shutdown_grace_period.map(|d| d.to_std().as_secs_f64()).unwrap_or(self.cfg.executor_shutdown_grace_period);
+        let grace = info
+            .shutdown_grace_period
+            .map(|d| d.to_std().as_secs_f64())
+            .unwrap_or(self.cfg.executor_shutdown_grace_period);
         let checkpoint = fw.info.checkpoint;
         let mut env = vec![
             ("MESOS_FRAMEWORK_ID".to_string(), fw.id().to_string()),
             ("MESOS_EXECUTOR_ID".into(), info.executor_id.to_string()),
             ("MESOS_AGENT_ENDPOINT".into(), self.cfg.address.clone()),
             ("MESOS_SLAVE_ID".into(), aid.to_string()),
-            ("MESOS_SLAVE_PID".into(), format!("slave(1)@{}", self.cfg.address)),
+            (
+                "MESOS_SLAVE_PID".into(),
+                format!("slave(1)@{}", self.cfg.address),
+            ),
             ("MESOS_DIRECTORY".into(), dir.to_string()),
             ("MESOS_SANDBOX".into(), dir.to_string()),
-            ("MESOS_CHECKPOINT".into(), if checkpoint { "1" } else { "0" }.into()),
+            (
+                "MESOS_CHECKPOINT".into(),
+                if checkpoint { "1" } else { "0" }.into(),
+            ),
             ("MESOS_HTTP_COMMAND_EXECUTOR".into(), "1".into()),
-            ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(), mesos_duration(grace)),
+            (
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(),
+                mesos_duration(grace),
+            ),
         ];
         if checkpoint {
             env.push(("MESOS_RECOVERY_TIMEOUT".into(), "15mins".into()));
@@ -172,41 +216,93 @@ impl Agent {
         env
     }
 
-    fn run_as_user(&self, fw: &FrameworkEntry, kind: &ExecutorKind, tasks: &[TaskInfo]) -> Option<String> {
+    fn run_as_user(
+        &self,
+        fw: &FrameworkEntry,
+        kind: &ExecutorKind,
+        tasks: &[TaskInfo],
+    ) -> Option<String> {
         let from_command = match kind {
             ExecutorKind::Custom(c) => c.user.clone(),
-            _ => tasks.first().and_then(|t| t.command.as_ref()).and_then(|c| c.user.clone()),
+            _ => tasks
+                .first()
+                .and_then(|t| t.command.as_ref())
+                .and_then(|c| c.user.clone()),
         };
         from_command.or_else(|| (!fw.info.user.is_empty()).then(|| fw.info.user.clone()))
     }
 
     /// Sends tasks to a subscribed executor (LAUNCH, or LAUNCH_GROUP for a group).
-    pub(crate) fn deliver(&mut self, fid: &FrameworkId, eid: &ExecutorId, tasks: Vec<TaskInfo>, out: &mut Vec<Effect>) {
-        let Some(ex) = self.frameworks.get_mut(fid).and_then(|f| f.executors.get_mut(eid)) else { return };
+    pub(crate) fn deliver(
+        &mut self,
+        fid: &FrameworkId,
+        eid: &ExecutorId,
+        tasks: Vec<TaskInfo>,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(ex) = self
+            .frameworks
+            .get_mut(fid)
+            .and_then(|f| f.executors.get_mut(eid))
+        else {
+            return;
+        };
         let Some(conn) = ex.conn else {
             ex.queued.push(tasks);
             return;
         };
         for t in &tasks {
-            ex.launched.insert(t.task_id.clone(), TaskEntry { info: t.clone(), state: TaskState::Staging, latest: None });
+            ex.launched.insert(
+                t.task_id.clone(),
+                TaskEntry {
+                    info: t.clone(),
+                    state: TaskState::Staging,
+                    latest: None,
+                },
+            );
         }
         let group = ex.kind == ExecutorKind::Default || tasks.len() > 1;
         let events: Vec<Event> = if group {
-            vec![Event::LaunchGroup(LaunchGroup { task_group: TaskGroupInfo { tasks } })]
+            vec![Event::LaunchGroup(LaunchGroup {
+                task_group: TaskGroupInfo { tasks },
+            })]
         } else {
-            tasks.into_iter().map(|task| Event::Launch(Launch { task })).collect()
+            tasks
+                .into_iter()
+                .map(|task| Event::Launch(Launch { task }))
+                .collect()
         };
         for event in events {
-            out.push(Effect::Executor { conn, event: Box::new(event) });
+            out.push(Effect::Executor {
+                conn,
+                event: Box::new(event),
+            });
         }
     }
 
     /// Reliable TASK_DROPPED (LOST without PARTITION_AWARE) for tasks never started.
-    fn drop_tasks(&mut self, now: f64, fw: &FrameworkInfo, tasks: &[TaskInfo], message: &str, out: &mut Vec<Effect>) {
+    fn drop_tasks(
+        &mut self,
+        now: f64,
+        fw: &FrameworkInfo,
+        tasks: &[TaskInfo],
+        message: &str,
+        out: &mut Vec<Effect>,
+    ) {
         let Some(fid) = fw.id.clone() else { return };
-        let state = if fw.has_capability("PARTITION_AWARE") { TaskState::Dropped } else { TaskState::Lost };
+        let state = if fw.has_capability("PARTITION_AWARE") {
+            TaskState::Dropped
+        } else {
+            TaskState::Lost
+        };
         for t in tasks {
-            let status = self.agent_status(now, t.task_id.clone(), state, Reason::ExecutorTerminated, message);
+            let status = self.agent_status(
+                now,
+                t.task_id.clone(),
+                state,
+                Reason::ExecutorTerminated,
+                message,
+            );
             self.push_update(now, &fid, status, out);
         }
     }
@@ -215,6 +311,10 @@ impl Agent {
 fn uris_for(kind: &ExecutorKind, tasks: &[TaskInfo]) -> Vec<strata_api::CommandUri> {
     match kind {
         ExecutorKind::Custom(cmd) => cmd.uris.clone(),
-        _ => tasks.iter().filter_map(|t| t.command.as_ref()).flat_map(|c| c.uris.iter().cloned()).collect(),
+        _ => tasks
+            .iter()
+            .filter_map(|t| t.command.as_ref())
+            .flat_map(|c| c.uris.iter().cloned())
+            .collect(),
     }
 }

@@ -2,7 +2,10 @@
 
 use crate::io::{ConnId, ExecutorKind};
 use std::collections::{BTreeMap, VecDeque};
-use strata_api::{ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Reason, TaskId, TaskInfo, TaskState, TaskStatus};
+use strata_api::{
+    ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Reason, TaskId, TaskInfo,
+    TaskState, TaskStatus,
+};
 
 /// A task on this agent.
 #[derive(Debug, Clone)]

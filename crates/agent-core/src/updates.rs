@@ -10,10 +10,22 @@ use strata_api::{FrameworkId, Reason, Source, TaskId, TaskState, TaskStatus};
 
 impl Agent {
     /// Queues an update (ignoring a duplicate uuid) and sends it if it heads its stream.
-    pub(crate) fn push_update(&mut self, now: f64, fid: &FrameworkId, status: TaskStatus, out: &mut Vec<Effect>) {
+    pub(crate) fn push_update(
+        &mut self,
+        now: f64,
+        fid: &FrameworkId,
+        status: TaskStatus,
+        out: &mut Vec<Effect>,
+    ) {
         let key = (fid.clone(), status.task_id.clone());
         let initial = self.cfg.status_update_retry_initial;
-        let stream = self.streams.entry(key.clone()).or_insert_with(|| UpdateStream { backoff: initial, ..Default::default() });
+        let stream = self
+            .streams
+            .entry(key.clone())
+            .or_insert_with(|| UpdateStream {
+                backoff: initial,
+                ..Default::default()
+            });
         if status.uuid.is_some() && stream.pending.iter().any(|s| s.uuid == status.uuid) {
             return;
         }
@@ -26,20 +38,37 @@ impl Agent {
     fn send_head(&mut self, now: f64, key: &(FrameworkId, TaskId), out: &mut Vec<Effect>) {
         let latest = self.task(&key.0, &key.1).map(|t| t.state);
         let connected = self.master_connected;
-        let Some(stream) = self.streams.get_mut(key) else { return };
-        let Some(head) = stream.pending.front() else { return };
+        let Some(stream) = self.streams.get_mut(key) else {
+            return;
+        };
+        let Some(head) = stream.pending.front() else {
+            return;
+        };
         stream.next_retry = Some(now + stream.backoff);
         if connected {
-            let msg = StatusUpdate { framework_id: key.0.clone(), status: head.clone(), latest_state: latest };
+            let msg = StatusUpdate {
+                framework_id: key.0.clone(),
+                status: head.clone(),
+                latest_state: latest,
+            };
             out.push(Effect::Master(Box::new(ToMaster::StatusUpdate(msg))));
         }
     }
 
     /// The framework acknowledged `uuid`: drop it, complete the task if it was terminal,
     /// send the next update of the stream.
-    pub(crate) fn acknowledge(&mut self, now: f64, fid: &FrameworkId, tid: &TaskId, uuid: &str, out: &mut Vec<Effect>) {
+    pub(crate) fn acknowledge(
+        &mut self,
+        now: f64,
+        fid: &FrameworkId,
+        tid: &TaskId,
+        uuid: &str,
+        out: &mut Vec<Effect>,
+    ) {
         let key = (fid.clone(), tid.clone());
-        let Some(stream) = self.streams.get_mut(&key) else { return };
+        let Some(stream) = self.streams.get_mut(&key) else {
+            return;
+        };
         if stream.pending.front().and_then(|s| s.uuid.as_deref()) != Some(uuid) {
             tracing::debug!(framework_id = %fid, task_id = %tid, "ignoring acknowledgement of an update that is not pending");
             return;
@@ -68,8 +97,12 @@ impl Agent {
     /// Resends heads whose retry time passed, doubling their backoff (capped).
     pub(crate) fn retry_updates(&mut self, now: f64, out: &mut Vec<Effect>) {
         let max = self.cfg.status_update_retry_max;
-        let due: Vec<_> =
-            self.streams.iter().filter(|(_, s)| s.next_retry.is_some_and(|t| t <= now)).map(|(k, _)| k.clone()).collect();
+        let due: Vec<_> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.next_retry.is_some_and(|t| t <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in due {
             if let Some(s) = self.streams.get_mut(&key) {
                 s.backoff = (s.backoff * 2.0).min(max);
@@ -81,20 +114,40 @@ impl Agent {
     /// The master lists tasks it believes are here; unknown ones get a reliable
     /// TASK_DROPPED (TASK_LOST for frameworks that are not partition-aware).
     pub(crate) fn reconcile_tasks(&mut self, now: f64, r: ReconcileTasks, out: &mut Vec<Effect>) {
-        let Some(fid) = r.framework.id.clone() else { return };
-        let state =
-            if r.framework.has_capability("PARTITION_AWARE") { TaskState::Dropped } else { TaskState::Lost };
+        let Some(fid) = r.framework.id.clone() else {
+            return;
+        };
+        let state = if r.framework.has_capability("PARTITION_AWARE") {
+            TaskState::Dropped
+        } else {
+            TaskState::Lost
+        };
         for tid in r.task_ids {
-            if self.task(&fid, &tid).is_some() || self.streams.contains_key(&(fid.clone(), tid.clone())) {
+            if self.task(&fid, &tid).is_some()
+                || self.streams.contains_key(&(fid.clone(), tid.clone()))
+            {
                 continue;
             }
-            let status = self.agent_status(now, tid, state, Reason::Reconciliation, "Reconciliation: task unknown to the agent");
+            let status = self.agent_status(
+                now,
+                tid,
+                state,
+                Reason::Reconciliation,
+                "Reconciliation: task unknown to the agent",
+            );
             self.push_update(now, &fid, status, out);
         }
     }
 
     /// A status made by the agent itself (SOURCE_AGENT, fresh uuid).
-    pub(crate) fn agent_status(&mut self, now: f64, tid: TaskId, state: TaskState, reason: Reason, message: &str) -> TaskStatus {
+    pub(crate) fn agent_status(
+        &mut self,
+        now: f64,
+        tid: TaskId,
+        state: TaskState,
+        reason: Reason,
+        message: &str,
+    ) -> TaskStatus {
         let mut s = TaskStatus::new(tid, state).with(Source::Agent, Some(reason), message);
         s.timestamp = Some(now);
         s.uuid = Some(self.next_uuid());
@@ -115,7 +168,9 @@ impl Agent {
     /// of executors and frameworks that have nothing left.
     fn complete_task(&mut self, fid: &FrameworkId, tid: &TaskId) {
         let limit = self.cfg.max_completed_tasks_per_executor;
-        let Some(fw) = self.frameworks.get_mut(fid) else { return };
+        let Some(fw) = self.frameworks.get_mut(fid) else {
+            return;
+        };
         for ex in fw.executors.values_mut() {
             if let Some(t) = ex.terminated.remove(tid) {
                 ex.completed.push_back(t);

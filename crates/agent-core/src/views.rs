@@ -37,7 +37,18 @@ fn executor_json(a: &Agent, fw: &FrameworkEntry, ex: &ExecutorState) -> Value {
         .queued
         .iter()
         .flatten()
-        .map(|info| task_json(a, fw, ex, &TaskEntry { info: info.clone(), state: TaskState::Staging, latest: None }))
+        .map(|info| {
+            task_json(
+                a,
+                fw,
+                ex,
+                &TaskEntry {
+                    info: info.clone(),
+                    state: TaskState::Staging,
+                    latest: None,
+                },
+            )
+        })
         .collect();
     json!({
         "id": ex.info.executor_id.as_str(), "name": ex.info.name.clone().unwrap_or_default(),
@@ -63,8 +74,13 @@ fn framework_json(a: &Agent, fw: &FrameworkEntry) -> Value {
 
 /// Legacy `/state`.
 pub fn state(a: &Agent) -> Value {
-    let attributes: Vec<Attribute> =
-        a.cfg.agent_info.attributes.iter().filter_map(|w| Attribute::try_from(w.clone()).ok()).collect();
+    let attributes: Vec<Attribute> = a
+        .cfg
+        .agent_info
+        .attributes
+        .iter()
+        .filter_map(|w| Attribute::try_from(w.clone()).ok())
+        .collect();
     json!({
         "version": a.cfg.version, "build_date": "", "build_time": 0, "build_user": "strata",
         "start_time": a.start_time,
@@ -92,18 +108,52 @@ pub fn metrics(a: &Agent, now: f64) -> BTreeMap<String, f64> {
     put("uptime_secs", (now - a.start_time).max(0.0));
     put("registered", if a.master_connected { 1.0 } else { 0.0 });
     put("frameworks_active", a.frameworks.len() as f64);
-    let executors: Vec<&ExecutorState> = a.frameworks.values().flat_map(|f| f.executors.values()).collect();
-    let count_phase = |p: fn(&ExecutorState) -> bool| executors.iter().filter(|e| p(e)).count() as f64;
-    put("executors_registering", count_phase(|e| matches!(e.phase, crate::ExecutorPhase::Registering { .. })));
-    put("executors_running", count_phase(|e| matches!(e.phase, crate::ExecutorPhase::Running | crate::ExecutorPhase::Disconnected)));
-    put("executors_terminating", count_phase(|e| matches!(e.phase, crate::ExecutorPhase::Terminating { .. })));
-    put("executors_terminated", a.counters.executors_terminated as f64);
-    let tasks: Vec<TaskState> = executors.iter().flat_map(|e| e.launched.values().map(|t| t.state)).collect();
-    let queued = executors.iter().map(|e| e.queued.iter().flatten().count()).sum::<usize>() as f64;
+    let executors: Vec<&ExecutorState> = a
+        .frameworks
+        .values()
+        .flat_map(|f| f.executors.values())
+        .collect();
+    let count_phase =
+        |p: fn(&ExecutorState) -> bool| executors.iter().filter(|e| p(e)).count() as f64;
+    put(
+        "executors_registering",
+        count_phase(|e| matches!(e.phase, crate::ExecutorPhase::Registering { .. })),
+    );
+    put(
+        "executors_running",
+        count_phase(|e| {
+            matches!(
+                e.phase,
+                crate::ExecutorPhase::Running | crate::ExecutorPhase::Disconnected
+            )
+        }),
+    );
+    put(
+        "executors_terminating",
+        count_phase(|e| matches!(e.phase, crate::ExecutorPhase::Terminating { .. })),
+    );
+    put(
+        "executors_terminated",
+        a.counters.executors_terminated as f64,
+    );
+    let tasks: Vec<TaskState> = executors
+        .iter()
+        .flat_map(|e| e.launched.values().map(|t| t.state))
+        .collect();
+    let queued = executors
+        .iter()
+        .map(|e| e.queued.iter().flatten().count())
+        .sum::<usize>() as f64;
     for s in [TaskState::Starting, TaskState::Running, TaskState::Killing] {
-        put(&format!("tasks_{}", s.metric_name()), tasks.iter().filter(|t| **t == s).count() as f64);
+        put(
+            &format!("tasks_{}", s.metric_name()),
+            tasks.iter().filter(|t| **t == s).count() as f64,
+        );
     }
-    put("tasks_staging", queued + tasks.iter().filter(|t| **t == TaskState::Staging).count() as f64);
+    put(
+        "tasks_staging",
+        queued + tasks.iter().filter(|t| **t == TaskState::Staging).count() as f64,
+    );
     let c = &a.counters;
     for (k, v) in [
         ("tasks_finished", c.tasks_finished),
@@ -131,7 +181,10 @@ pub fn metrics(a: &Agent, now: f64) -> BTreeMap<String, f64> {
         let u = used.scalar(name).as_f64();
         put(&format!("{name}_total"), t);
         put(&format!("{name}_used"), u);
-        put(&format!("{name}_percent"), if t > 0.0 { u / t } else { 0.0 });
+        put(
+            &format!("{name}_percent"),
+            if t > 0.0 { u / t } else { 0.0 },
+        );
     }
     m
 }

@@ -9,8 +9,16 @@ use strata_resources::{Resource, Resources, Scalar};
 fn detect_mem_mb() -> f64 {
     let total_kb = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("MemTotal:")).map(str::to_string))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse::<f64>().ok()));
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|n| n.parse::<f64>().ok())
+        });
     let Some(kb) = total_kb else { return 1024.0 };
     let mb = kb / 1024.0;
     if mb >= 2048.0 {
@@ -22,7 +30,9 @@ fn detect_mem_mb() -> f64 {
 
 /// Disk in MB of the filesystem holding `dir`, minus Mesos' reserve (5 GB, or half).
 fn detect_disk_mb(dir: &Path) -> f64 {
-    let Ok(st) = nix::sys::statvfs::statvfs(dir) else { return 10240.0 };
+    let Ok(st) = nix::sys::statvfs::statvfs(dir) else {
+        return 10240.0;
+    };
     let mb = (st.blocks() as f64) * (st.fragment_size() as f64) / (1024.0 * 1024.0);
     if mb >= 10240.0 {
         (mb - 5120.0).floor()
@@ -34,12 +44,20 @@ fn detect_disk_mb(dir: &Path) -> f64 {
 /// The agent's total resources: `--resources` plus detected defaults for what it omits.
 pub fn total_resources(flag: Option<&str>, work_dir: &Path) -> anyhow::Result<Resources> {
     let mut given = match flag {
-        Some(text) => Resources::parse_flag(text, "*").map_err(|e| anyhow::anyhow!("--resources: {e}"))?,
+        Some(text) => {
+            Resources::parse_flag(text, "*").map_err(|e| anyhow::anyhow!("--resources: {e}"))?
+        }
         None => Resources::new(),
     };
     let has = |r: &Resources, name: &str| r.iter().any(|x| x.name == name);
-    let cpus = std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0);
-    let defaults = [("cpus", cpus), ("mem", detect_mem_mb()), ("disk", detect_disk_mb(work_dir))];
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get() as f64)
+        .unwrap_or(1.0);
+    let defaults = [
+        ("cpus", cpus),
+        ("mem", detect_mem_mb()),
+        ("disk", detect_disk_mb(work_dir)),
+    ];
     let mut extra = Resources::new();
     for (name, value) in defaults {
         if !has(&given, name) {
@@ -47,10 +65,16 @@ pub fn total_resources(flag: Option<&str>, work_dir: &Path) -> anyhow::Result<Re
         }
     }
     if !has(&given, "ports") {
-        extra.add_resource(Resource::ranges("ports", strata_resources::Ranges::single(31000, 32000)));
+        extra.add_resource(Resource::ranges(
+            "ports",
+            strata_resources::Ranges::single(31000, 32000),
+        ));
     }
     given += extra;
-    anyhow::ensure!(given.cpus() > Scalar::ZERO || given.mem_mb() > Scalar::ZERO, "the agent has no cpus and no memory to offer");
+    anyhow::ensure!(
+        given.cpus() > Scalar::ZERO || given.mem_mb() > Scalar::ZERO,
+        "the agent has no cpus and no memory to offer"
+    );
     Ok(given)
 }
 

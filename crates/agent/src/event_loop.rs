@@ -20,10 +20,20 @@ type ReadFn = Box<dyn FnOnce(&Agent, f64) + Send>;
 
 /// A request to the agent loop.
 pub enum Request {
-    Step { input: Input, reply: Option<oneshot::Sender<Reply>> },
-    OpenStream { conn: ConnId, sink: mpsc::Sender<Bytes>, input: Input, reply: oneshot::Sender<Reply> },
+    Step {
+        input: Input,
+        reply: Option<oneshot::Sender<Reply>>,
+    },
+    OpenStream {
+        conn: ConnId,
+        sink: mpsc::Sender<Bytes>,
+        input: Input,
+        reply: oneshot::Sender<Reply>,
+    },
     Read(ReadFn),
-    StreamGone { conn: ConnId },
+    StreamGone {
+        conn: ConnId,
+    },
 }
 
 /// Wall-clock seconds that never go backwards.
@@ -35,8 +45,14 @@ pub struct Clock {
 
 impl Clock {
     pub fn new() -> Self {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        Self { start: Instant::now(), start_wall: wall }
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        Self {
+            start: Instant::now(),
+            start_wall: wall,
+        }
     }
 
     pub fn now(&self) -> f64 {
@@ -70,10 +86,19 @@ impl Handle {
 
     pub async fn step(&self, input: Input) -> Reply {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Request::Step { input, reply: Some(reply) }).await.is_err() {
+        if self
+            .tx
+            .send(Request::Step {
+                input,
+                reply: Some(reply),
+            })
+            .await
+            .is_err()
+        {
             return Reply::Error(503, "Agent is shutting down".into());
         }
-        rx.await.unwrap_or(Reply::Error(503, "Agent is shutting down".into()))
+        rx.await
+            .unwrap_or(Reply::Error(503, "Agent is shutting down".into()))
     }
 
     /// Feeds an input without waiting for the reply.
@@ -81,15 +106,34 @@ impl Handle {
         let _ = self.tx.send(Request::Step { input, reply: None }).await;
     }
 
-    pub async fn open_stream(&self, conn: ConnId, sink: mpsc::Sender<Bytes>, input: Input) -> Reply {
+    pub async fn open_stream(
+        &self,
+        conn: ConnId,
+        sink: mpsc::Sender<Bytes>,
+        input: Input,
+    ) -> Reply {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Request::OpenStream { conn, sink, input, reply }).await.is_err() {
+        if self
+            .tx
+            .send(Request::OpenStream {
+                conn,
+                sink,
+                input,
+                reply,
+            })
+            .await
+            .is_err()
+        {
             return Reply::Error(503, "Agent is shutting down".into());
         }
-        rx.await.unwrap_or(Reply::Error(503, "Agent is shutting down".into()))
+        rx.await
+            .unwrap_or(Reply::Error(503, "Agent is shutting down".into()))
     }
 
-    pub async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Agent, f64) -> T + Send + 'static) -> Option<T> {
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Agent, f64) -> T + Send + 'static,
+    ) -> Option<T> {
         let (tx, rx) = oneshot::channel();
         let job: ReadFn = Box::new(move |a, now| {
             let _ = tx.send(f(a, now));
@@ -100,7 +144,9 @@ impl Handle {
 
     /// Callable from `Drop`.
     pub fn stream_gone(&self, conn: ConnId) {
-        if let Err(mpsc::error::TrySendError::Full(req)) = self.tx.try_send(Request::StreamGone { conn }) {
+        if let Err(mpsc::error::TrySendError::Full(req)) =
+            self.tx.try_send(Request::StreamGone { conn })
+        {
             let tx = self.tx.clone();
             tokio::spawn(async move {
                 let _ = tx.send(req).await;
@@ -121,8 +167,18 @@ pub struct Outlets {
 /// Starts the loop and its tick timer.
 pub fn spawn(core: Agent, clock: Clock, outlets: Outlets) -> Handle {
     let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
-    let handle = Handle { tx, next_conn: Arc::new(AtomicU64::new(1)) };
-    let shell = Shell { core, clock, sinks: HashMap::new(), outlets, handle: handle.clone(), effects: Vec::new() };
+    let handle = Handle {
+        tx,
+        next_conn: Arc::new(AtomicU64::new(1)),
+    };
+    let shell = Shell {
+        core,
+        clock,
+        sinks: HashMap::new(),
+        outlets,
+        handle: handle.clone(),
+        effects: Vec::new(),
+    };
     tokio::spawn(shell.run(rx));
     let ticker = handle.clone();
     tokio::spawn(async move {
@@ -130,7 +186,15 @@ pub fn spawn(core: Agent, clock: Clock, outlets: Outlets) -> Handle {
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             i.tick().await;
-            if ticker.tx.send(Request::Step { input: Input::Tick, reply: None }).await.is_err() {
+            if ticker
+                .tx
+                .send(Request::Step {
+                    input: Input::Tick,
+                    reply: None,
+                })
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -157,7 +221,12 @@ impl Shell {
                         let _ = reply.send(r);
                     }
                 }
-                Request::OpenStream { conn, sink, input, reply } => {
+                Request::OpenStream {
+                    conn,
+                    sink,
+                    input,
+                    reply,
+                } => {
                     self.sinks.insert(conn, sink);
                     let r = self.step(input);
                     if !matches!(r, Reply::Stream) {

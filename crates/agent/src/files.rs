@@ -21,7 +21,11 @@ pub enum FileError {
 
 /// Resolves `requested` under `work_dir/slaves`. Symlinks are followed, and the result
 /// must still be inside the sandboxes root, so nothing outside can be reached.
-pub fn resolve(work_dir: &Path, agent_id: Option<&str>, requested: &str) -> Result<PathBuf, FileError> {
+pub fn resolve(
+    work_dir: &Path,
+    agent_id: Option<&str>,
+    requested: &str,
+) -> Result<PathBuf, FileError> {
     if requested.is_empty() {
         return Err(FileError::MissingPath);
     }
@@ -29,15 +33,22 @@ pub fn resolve(work_dir: &Path, agent_id: Option<&str>, requested: &str) -> Resu
     let candidate = match requested.strip_prefix("/frameworks/") {
         Some(rest) => {
             let aid = agent_id.ok_or_else(|| FileError::NotFound(requested.to_string()))?;
-            if Path::new(rest).components().any(|c| !matches!(c, Component::Normal(_))) {
+            if Path::new(rest)
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_)))
+            {
                 return Err(FileError::NotFound(requested.to_string()));
             }
             root.join(aid).join("frameworks").join(rest)
         }
         None => PathBuf::from(requested),
     };
-    let real = candidate.canonicalize().map_err(|_| FileError::NotFound(requested.to_string()))?;
-    let root = root.canonicalize().map_err(|_| FileError::NotFound(requested.to_string()))?;
+    let real = candidate
+        .canonicalize()
+        .map_err(|_| FileError::NotFound(requested.to_string()))?;
+    let root = root
+        .canonicalize()
+        .map_err(|_| FileError::NotFound(requested.to_string()))?;
     if real.starts_with(&root) {
         Ok(real)
     } else {
@@ -67,11 +78,19 @@ pub fn mode_string(meta: &std::fs::Metadata) -> String {
 }
 
 fn user_name(uid: u32) -> String {
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten().map(|u| u.name).unwrap_or_else(|| uid.to_string())
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
 }
 
 fn group_name(gid: u32) -> String {
-    nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid)).ok().flatten().map(|g| g.name).unwrap_or_else(|| gid.to_string())
+    nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map(|g| g.name)
+        .unwrap_or_else(|| gid.to_string())
 }
 
 /// One `/files/browse` entry.
@@ -84,12 +103,14 @@ pub fn entry_json(path: &Path, meta: &std::fs::Metadata) -> serde_json::Value {
 
 /// `/files/browse`: the entries of a directory (or the file itself).
 pub fn browse(path: &Path) -> Result<serde_json::Value, FileError> {
-    let meta = std::fs::metadata(path).map_err(|e| FileError::NotFound(format!("{}: {e}", path.display())))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| FileError::NotFound(format!("{}: {e}", path.display())))?;
     if !meta.is_dir() {
         return Ok(serde_json::json!([entry_json(path, &meta)]));
     }
     let mut entries = Vec::new();
-    let dir = std::fs::read_dir(path).map_err(|e| FileError::NotFound(format!("{}: {e}", path.display())))?;
+    let dir = std::fs::read_dir(path)
+        .map_err(|e| FileError::NotFound(format!("{}: {e}", path.display())))?;
     for e in dir.flatten() {
         if let Ok(m) = e.metadata() {
             entries.push(entry_json(&e.path(), &m));
@@ -102,9 +123,13 @@ pub fn browse(path: &Path) -> Result<serde_json::Value, FileError> {
 /// `/files/read`: `{data, offset}`; offset -1 (or length 0) returns the size in `offset`.
 pub fn read(path: &Path, offset: i64, length: Option<u64>) -> Result<serde_json::Value, FileError> {
     use std::io::{Read, Seek, SeekFrom};
-    let meta = std::fs::metadata(path).map_err(|e| FileError::NotFound(format!("{}: {e}", path.display())))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| FileError::NotFound(format!("{}: {e}", path.display())))?;
     if meta.is_dir() {
-        return Err(FileError::BadRequest(format!("'{}' is a directory", path.display())));
+        return Err(FileError::BadRequest(format!(
+            "'{}' is a directory",
+            path.display()
+        )));
     }
     let size = meta.len();
     if offset < 0 || length == Some(0) {
@@ -112,10 +137,14 @@ pub fn read(path: &Path, offset: i64, length: Option<u64>) -> Result<serde_json:
     }
     let start = (offset as u64).min(size);
     let want = length.unwrap_or(MAX_READ).min(MAX_READ);
-    let mut f = std::fs::File::open(path).map_err(|e| FileError::NotFound(format!("{}: {e}", path.display())))?;
-    f.seek(SeekFrom::Start(start)).map_err(|e| FileError::BadRequest(e.to_string()))?;
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| FileError::NotFound(format!("{}: {e}", path.display())))?;
+    f.seek(SeekFrom::Start(start))
+        .map_err(|e| FileError::BadRequest(e.to_string()))?;
     let mut buf = Vec::new();
-    f.take(want).read_to_end(&mut buf).map_err(|e| FileError::BadRequest(e.to_string()))?;
+    f.take(want)
+        .read_to_end(&mut buf)
+        .map_err(|e| FileError::BadRequest(e.to_string()))?;
     Ok(serde_json::json!({"data": String::from_utf8_lossy(&buf), "offset": start}))
 }
 
@@ -138,8 +167,14 @@ mod tests {
         let (dir, sb) = sandbox();
         let w = dir.path();
         let ok = |p: &str| resolve(w, Some("A"), p);
-        assert_eq!(ok(&format!("{}/stdout", sb.display())).unwrap(), sb.join("stdout").canonicalize().unwrap());
-        assert_eq!(ok("/frameworks/F/executors/E/runs/latest/stdout").unwrap(), sb.join("stdout").canonicalize().unwrap());
+        assert_eq!(
+            ok(&format!("{}/stdout", sb.display())).unwrap(),
+            sb.join("stdout").canonicalize().unwrap()
+        );
+        assert_eq!(
+            ok("/frameworks/F/executors/E/runs/latest/stdout").unwrap(),
+            sb.join("stdout").canonicalize().unwrap()
+        );
         let cases = [
             "".to_string(),
             "/etc/passwd".to_string(),
@@ -159,12 +194,34 @@ mod tests {
     fn read_and_browse() {
         let (_dir, sb) = sandbox();
         let f = sb.join("stdout");
-        assert_eq!(read(&f, 0, None).unwrap(), serde_json::json!({"data": "hello world", "offset": 0}));
-        assert_eq!(read(&f, 6, Some(3)).unwrap(), serde_json::json!({"data": "wor", "offset": 6}));
-        assert_eq!(read(&f, -1, None).unwrap(), serde_json::json!({"data": "", "offset": 11}));
+        assert_eq!(
+            read(&f, 0, None).unwrap(),
+            serde_json::json!({"data": "hello world", "offset": 0})
+        );
+        assert_eq!(
+            read(&f, 6, Some(3)).unwrap(),
+            serde_json::json!({"data": "wor", "offset": 6})
+        );
+        assert_eq!(
+            read(&f, -1, None).unwrap(),
+            serde_json::json!({"data": "", "offset": 11})
+        );
         assert_eq!(read(&f, 100, None).unwrap()["data"], "");
         let listing = browse(&sb).unwrap();
-        let names: Vec<_> = listing.as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string()).collect();
+        let names: Vec<_> = listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                e["path"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
         assert_eq!(names, ["evil", "stdout"]);
         assert_eq!(listing[1]["mode"].as_str().unwrap().len(), 10);
     }

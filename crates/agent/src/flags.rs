@@ -18,7 +18,11 @@ pub struct AgentFlags {
     #[arg(long)]
     pub hostname: Option<String>,
     /// Sandboxes and agent metadata live here.
-    #[arg(long = "work_dir", default_value = "/var/lib/strata/agent", env = "STRATA_AGENT_WORK_DIR")]
+    #[arg(
+        long = "work_dir",
+        default_value = "/var/lib/strata/agent",
+        env = "STRATA_AGENT_WORK_DIR"
+    )]
     pub work_dir: String,
     /// Resources, Mesos syntax: `cpus:4;mem:8192;ports:[31000-32000];disk(ops):100`.
     /// Unspecified cpus, mem, disk and ports are detected.
@@ -67,10 +71,22 @@ impl AgentFlags {
             ("port".into(), self.port.to_string()),
             ("hostname".into(), self.hostname.clone().unwrap_or_default()),
             ("work_dir".into(), self.work_dir.clone()),
-            ("resources".into(), self.resources.clone().unwrap_or_default()),
-            ("attributes".into(), self.attributes.clone().unwrap_or_default()),
-            ("executor_registration_timeout".into(), format!("{}secs", self.executor_registration_timeout)),
-            ("executor_shutdown_grace_period".into(), format!("{}secs", self.executor_shutdown_grace_period)),
+            (
+                "resources".into(),
+                self.resources.clone().unwrap_or_default(),
+            ),
+            (
+                "attributes".into(),
+                self.attributes.clone().unwrap_or_default(),
+            ),
+            (
+                "executor_registration_timeout".into(),
+                format!("{}secs", self.executor_registration_timeout),
+            ),
+            (
+                "executor_shutdown_grace_period".into(),
+                format!("{}secs", self.executor_shutdown_grace_period),
+            ),
         ]
     }
 }

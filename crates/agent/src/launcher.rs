@@ -23,7 +23,9 @@ pub struct Launcher {
 
 impl std::fmt::Debug for Launcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Launcher").field("executor_binary", &self.executor_binary).finish()
+        f.debug_struct("Launcher")
+            .field("executor_binary", &self.executor_binary)
+            .finish()
     }
 }
 
@@ -31,7 +33,10 @@ impl Launcher {
     pub fn new(containerizer: Arc<dyn Containerizer>, executor_binary: PathBuf) -> Self {
         Self {
             containerizer,
-            client: reqwest::Client::builder().no_proxy().build().unwrap_or_default(),
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap_or_default(),
             executor_binary,
             kill_switches: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -56,16 +61,28 @@ impl Launcher {
 
     /// Destroys a container (no-op if it already ended).
     pub fn destroy(&self, id: &ContainerId) {
-        let switch = self.kill_switches.lock().ok().and_then(|mut m| m.remove(id));
+        let switch = self
+            .kill_switches
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(id));
         if let Some(tx) = switch {
             let _ = tx.send(());
         }
     }
 
     /// Runs one container to its end; returns the final input (failed or exited).
-    async fn run(&self, spec: ContainerSpec, handle: &Handle, mut destroy: oneshot::Receiver<()>) -> Input {
+    async fn run(
+        &self,
+        spec: ContainerSpec,
+        handle: &Handle,
+        mut destroy: oneshot::Receiver<()>,
+    ) -> Input {
         let id = spec.container_id.clone();
-        let failed = |message: String| Input::ContainerFailed { container_id: id.clone(), message };
+        let failed = |message: String| Input::ContainerFailed {
+            container_id: id.clone(),
+            message,
+        };
         let sandbox = PathBuf::from(&spec.directory);
         if let Err(e) = prepare_sandbox(&sandbox) {
             return failed(format!("cannot create sandbox {}: {e}", sandbox.display()));
@@ -84,7 +101,12 @@ impl Launcher {
             Ok(l) => l,
             Err(e) => return failed(e.to_string()),
         };
-        handle.tell(Input::ContainerStarted { container_id: id.clone(), pid: launched.pid }).await;
+        handle
+            .tell(Input::ContainerStarted {
+                container_id: id.clone(),
+                pid: launched.pid,
+            })
+            .await;
         let mut exit = launched.exit;
         let status = tokio::select! {
             s = &mut exit => s.unwrap_or(-1),
@@ -93,21 +115,34 @@ impl Launcher {
                 exit.await.unwrap_or(-1)
             }
         };
-        Input::ContainerExited { container_id: id, status }
+        Input::ContainerExited {
+            container_id: id,
+            status,
+        }
     }
 
     fn process_spec(&self, spec: &ContainerSpec, sandbox: PathBuf) -> ProcessSpec {
         let (program, args) = match &spec.kind {
-            ExecutorKind::Command | ExecutorKind::Default => (self.executor_binary.clone(), vec!["executor".to_string()]),
-            ExecutorKind::Custom(cmd) if cmd.shell => {
-                ("/bin/sh".into(), vec!["-c".to_string(), cmd.value.clone().unwrap_or_default()])
+            ExecutorKind::Command | ExecutorKind::Default => {
+                (self.executor_binary.clone(), vec!["executor".to_string()])
             }
+            ExecutorKind::Custom(cmd) if cmd.shell => (
+                "/bin/sh".into(),
+                vec!["-c".to_string(), cmd.value.clone().unwrap_or_default()],
+            ),
             ExecutorKind::Custom(cmd) => {
                 let args = cmd.arguments.iter().skip(1).cloned().collect();
                 (PathBuf::from(cmd.value.clone().unwrap_or_default()), args)
             }
         };
-        ProcessSpec { id: spec.container_id.to_string(), program, args, env: spec.env.clone(), sandbox, user: spec.user.clone() }
+        ProcessSpec {
+            id: spec.container_id.to_string(),
+            program,
+            args,
+            env: spec.env.clone(),
+            sandbox,
+            user: spec.user.clone(),
+        }
     }
 }
 

@@ -37,21 +37,32 @@ impl RunningAgent {
     /// Kills every executor container (used when the agent process is stopped on purpose,
     /// e.g. Ctrl-C on `strata dev`, so no task outlives the cluster).
     pub async fn destroy_all(&self) {
-        let pids = self.handle.read(|a, _| a.executor_pids()).await.unwrap_or_default();
+        let pids = self
+            .handle
+            .read(|a, _| a.executor_pids())
+            .await
+            .unwrap_or_default();
         for (_, pid) in pids {
             strata_containerizer::kill_tree(pid);
         }
     }
 }
 
-fn agent_info(flags: &AgentFlags, addr: SocketAddr, work_dir: &std::path::Path) -> anyhow::Result<AgentInfo> {
+fn agent_info(
+    flags: &AgentFlags,
+    addr: SocketAddr,
+    work_dir: &std::path::Path,
+) -> anyhow::Result<AgentInfo> {
     let resources = detect::total_resources(flags.resources.as_deref(), work_dir)?;
     let attributes = match flags.attributes.as_deref() {
         Some(text) => parse_attributes(text).map_err(|e| anyhow::anyhow!("--attributes: {e}"))?,
         None => Vec::new(),
     };
     Ok(AgentInfo {
-        hostname: flags.hostname.clone().unwrap_or_else(|| addr.ip().to_string()),
+        hostname: flags
+            .hostname
+            .clone()
+            .unwrap_or_else(|| addr.ip().to_string()),
         port: u32::from(addr.port()),
         resources: resources.to_wire(WireFormat::PostRefinement),
         attributes: attributes.iter().map(|a| a.clone().into()).collect(),
@@ -60,7 +71,12 @@ fn agent_info(flags: &AgentFlags, addr: SocketAddr, work_dir: &std::path::Path) 
     })
 }
 
-fn core_config(flags: &AgentFlags, info: AgentInfo, addr: SocketAddr, work_dir: &std::path::Path) -> Config {
+fn core_config(
+    flags: &AgentFlags,
+    info: AgentInfo,
+    addr: SocketAddr,
+    work_dir: &std::path::Path,
+) -> Config {
     let mut seed = [0u8; 8];
     rand::thread_rng().fill_bytes(&mut seed);
     let mut cfg = Config::new(info, addr.to_string(), work_dir.display().to_string());
@@ -76,16 +92,23 @@ fn core_config(flags: &AgentFlags, info: AgentInfo, addr: SocketAddr, work_dir: 
 /// Starts an agent on the current runtime; returns once it listens.
 pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
     let work_dir = PathBuf::from(&flags.work_dir);
-    std::fs::create_dir_all(work_dir.join("slaves")).with_context(|| format!("cannot create --work_dir {}", flags.work_dir))?;
+    std::fs::create_dir_all(work_dir.join("slaves"))
+        .with_context(|| format!("cannot create --work_dir {}", flags.work_dir))?;
     let work_dir = work_dir.canonicalize()?;
     let listener = tokio::net::TcpListener::bind((flags.ip.as_str(), flags.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", flags.ip, flags.port))?;
     let addr = listener.local_addr()?;
     let info = agent_info(&flags, addr, &work_dir)?;
-    let previous = std::fs::read_to_string(master_link::agent_id_path(&work_dir)).ok().map(|s| AgentId::new(s.trim()));
+    let previous = std::fs::read_to_string(master_link::agent_id_path(&work_dir))
+        .ok()
+        .map(|s| AgentId::new(s.trim()));
     let clock = event_loop::Clock::new();
-    let core = Agent::new(core_config(&flags, info, addr, &work_dir), previous, clock.now());
+    let core = Agent::new(
+        core_config(&flags, info, addr, &work_dir),
+        previous,
+        clock.now(),
+    );
     let exe = match &flags.executor_binary {
         Some(p) => PathBuf::from(p),
         None => std::env::current_exe().context("cannot find this binary to run executors")?,
@@ -93,19 +116,40 @@ pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
     let (to_master_tx, to_master_rx) = tokio::sync::mpsc::unbounded_channel();
     let (refused_tx, refused_rx) = tokio::sync::watch::channel(None);
     let launcher = launcher::Launcher::new(Arc::new(strata_containerizer::PosixContainerizer), exe);
-    let outlets = event_loop::Outlets { to_master: to_master_tx, refused: refused_tx, launcher };
+    let outlets = event_loop::Outlets {
+        to_master: to_master_tx,
+        refused: refused_tx,
+        launcher,
+    };
     let handle = event_loop::spawn(core, clock, outlets);
-    tokio::spawn(master_link::run(flags.master.clone(), handle.clone(), to_master_rx, refused_rx.clone(), work_dir.clone()));
-    let app = http::router(Arc::new(http::AppState { handle: handle.clone(), work_dir }));
+    tokio::spawn(master_link::run(
+        flags.master.clone(),
+        handle.clone(),
+        to_master_rx,
+        refused_rx.clone(),
+        work_dir.clone(),
+    ));
+    let app = http::router(Arc::new(http::AppState {
+        handle: handle.clone(),
+        work_dir,
+    }));
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let until = async move {
             let _ = stop.wait_for(|v| *v).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(until).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(until)
+            .await
+        {
             tracing::error!(error = %e, "agent HTTP server failed");
         }
     });
     tracing::info!(%addr, master = %flags.master, "agent listening");
-    Ok(RunningAgent { addr, handle, refused: refused_rx, shutdown })
+    Ok(RunningAgent {
+        addr,
+        handle,
+        refused: refused_rx,
+        shutdown,
+    })
 }

@@ -43,7 +43,12 @@ pub async fn run(
 ) {
     let (session_tx, session_rx) = watch::channel::<Option<String>>(None);
     let reconnect = Arc::new(Notify::new());
-    tokio::spawn(sender(master.clone(), session_rx, to_master, reconnect.clone()));
+    tokio::spawn(sender(
+        master.clone(),
+        session_rx,
+        to_master,
+        reconnect.clone(),
+    ));
     let client = Client::new(Duration::from_secs(10));
     let url = format!("http://{master}{CONNECT_PATH}");
     let mut backoff = Duration::from_millis(50);
@@ -52,7 +57,9 @@ pub async fn run(
         if refused.borrow().is_some() {
             return;
         }
-        let Some(hello) = handle.read(|a, _| a.hello()).await else { return };
+        let Some(hello) = handle.read(|a, _| a.hello()).await else {
+            return;
+        };
         match client.stream(&url, &[], &hello).await {
             Ok(stream) => {
                 failures = 0;
@@ -63,7 +70,7 @@ pub async fn run(
             }
             Err(e) => {
                 failures += 1;
-                if failures == 1 || failures % 20 == 0 {
+                if failures == 1 || failures.is_multiple_of(20) {
                     tracing::warn!(error = %e, "cannot register with the master; retrying");
                 }
             }
@@ -85,7 +92,9 @@ async fn session_loop(
     let registered = match first {
         Ok(Ok(Some(ToAgent::Registered(r)))) => r,
         Ok(Ok(Some(ToAgent::Shutdown(s)))) => {
-            handle.tell(Input::Master(Box::new(ToAgent::Shutdown(s)))).await;
+            handle
+                .tell(Input::Master(Box::new(ToAgent::Shutdown(s))))
+                .await;
             return;
         }
         other => {
@@ -97,7 +106,9 @@ async fn session_loop(
     tracing::info!(agent_id = %registered.agent_id, "registered with the master");
     let silence = Duration::from_secs_f64((registered.ping_interval_seconds * 5.0).max(1.0) + 1.0);
     let _ = session_tx.send(Some(registered.session.clone()));
-    handle.tell(Input::Master(Box::new(ToAgent::Registered(registered)))).await;
+    handle
+        .tell(Input::Master(Box::new(ToAgent::Registered(registered))))
+        .await;
     loop {
         let next = tokio::select! {
             r = tokio::time::timeout(silence, stream.next::<ToAgent>()) => r,
@@ -120,22 +131,44 @@ async fn session_loop(
                 return;
             }
             Err(_) => {
-                tracing::warn!(seconds = silence.as_secs_f64(), "no ping from the master; reconnecting");
+                tracing::warn!(
+                    seconds = silence.as_secs_f64(),
+                    "no ping from the master; reconnecting"
+                );
                 return;
             }
         }
     }
 }
 
-/// Posts messages to the master one at a time, in order.
-async fn sender(master: String, session: watch::Receiver<Option<String>>, mut rx: mpsc::UnboundedReceiver<ToMaster>, reconnect: Arc<Notify>) {
+/// Most messages sent in one POST.
+const MAX_BATCH: usize = 512;
+
+/// Posts messages to the master in order; whatever queued up while a POST was in flight
+/// goes in the next one as a JSON array (bursts of status updates cost one round trip).
+async fn sender(
+    master: String,
+    session: watch::Receiver<Option<String>>,
+    mut rx: mpsc::UnboundedReceiver<ToMaster>,
+    reconnect: Arc<Notify>,
+) {
     let client = Client::new(Duration::from_secs(10));
     let url = format!("http://{master}{MESSAGE_PATH}");
-    while let Some(msg) = rx.recv().await {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
         let Some(current) = session.borrow().clone() else {
             continue; // not registered: status updates are resent after registration
         };
-        match client.post_json(&url, &[(SESSION_HEADER, current.as_str())], &msg).await {
+        match client
+            .post_json(&url, &[(SESSION_HEADER, current.as_str())], &batch)
+            .await
+        {
             Ok(r) if r.status == 409 => {
                 tracing::warn!("master says our session is stale; reconnecting");
                 reconnect.notify_one();

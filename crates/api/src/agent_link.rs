@@ -1,11 +1,14 @@
 //! Strata's internal master⇄agent protocol (HTTP + JSON + RecordIO; see
 //! docs/agent-protocol.md). The agent opens `POST CONNECT_PATH` with a [`Hello`]; the
 //! master answers 200 with a RecordIO stream of [`ToAgent`] messages, the first always
-//! `REGISTERED` carrying the session id. The agent sends [`ToMaster`] messages as
-//! `POST MESSAGE_PATH` with the session id in [`SESSION_HEADER`]; a stale session gets 409.
+//! `REGISTERED` carrying the session id. The agent sends [`ToMaster`] messages (one, or a
+//! JSON array of several in order) as `POST MESSAGE_PATH` with the session id in
+//! [`SESSION_HEADER`]; a stale session gets 409.
 
 use crate::ids::{AgentId, ExecutorId, FrameworkId, TaskId};
-use crate::mesos::{AgentInfo, ExecutorInfo, FrameworkInfo, KillPolicy, MasterInfo, Task, TaskGroupInfo, TaskInfo};
+use crate::mesos::{
+    AgentInfo, ExecutorInfo, FrameworkInfo, KillPolicy, MasterInfo, Task, TaskGroupInfo, TaskInfo,
+};
 use crate::status::{TaskState, TaskStatus};
 use serde::{Deserialize, Serialize};
 
@@ -191,8 +194,14 @@ mod tests {
             kill_policy: None,
         });
         let s = to_ascii_json(&m);
-        assert_eq!(s, r#"{"type":"KILL_TASK","kill_task":{"framework_id":{"value":"f"},"task_id":{"value":"t"}}}"#);
+        assert_eq!(
+            s,
+            r#"{"type":"KILL_TASK","kill_task":{"framework_id":{"value":"f"},"task_id":{"value":"t"}}}"#
+        );
         assert_eq!(serde_json::from_str::<ToAgent>(&s).unwrap(), m);
-        assert_eq!(serde_json::from_str::<ToMaster>(r#"{"type":"PONG"}"#).unwrap(), ToMaster::Pong);
+        assert_eq!(
+            serde_json::from_str::<ToMaster>(r#"{"type":"PONG"}"#).unwrap(),
+            ToMaster::Pong
+        );
     }
 }

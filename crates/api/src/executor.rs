@@ -132,12 +132,17 @@ mod tests {
                "uuid":"AAAAAAAAAAAAAAAAAAAAAA==","source":"SOURCE_EXECUTOR"}}}"#,
         )
         .unwrap();
-        let CallBody::Update(u) = c.body else { panic!("not an update") };
+        let CallBody::Update(u) = c.body else {
+            panic!("not an update")
+        };
         assert_eq!(u.status.timestamp, Some(1_700_000_000.0));
     }
 
     #[test]
     fn missing_ids_are_errors() {
-        assert!(serde_json::from_str::<Call>(r#"{"type":"HEARTBEAT","executor_id":{"value":"e"}}"#).is_err());
+        assert!(serde_json::from_str::<Call>(
+            r#"{"type":"HEARTBEAT","executor_id":{"value":"e"}}"#
+        )
+        .is_err());
     }
 }

@@ -50,26 +50,36 @@ macro_rules! wire_enum {
 }
 
 /// A tagged union `{"type":"NAME","payload_key":{…}}`. Payload variants carry one value;
-/// bare variants (HEARTBEAT, SHUTDOWN…) carry none. A missing payload is a parse error
-/// naming the expected key, as Mesos reports it.
+/// bare variants (HEARTBEAT, SHUTDOWN…) carry none; optional variants take their payload's
+/// `Default` when it is absent (REVIVE, SUPPRESS). A missing required payload is a parse
+/// error naming the expected key, as Mesos reports it.
 macro_rules! tagged_union {
     (
         $(#[$meta:meta])* $vis:vis enum $name:ident via $env:ident {
             payload { $($(#[$pmeta:meta])* $pv:ident($pty:ty) = $ptag:literal, $pkey:ident;)* }
+            $(optional { $($(#[$ometa:meta])* $ov:ident($oty:ty) = $otag:literal, $okey:ident;)* })?
             bare { $($(#[$bmeta:meta])* $bv:ident = $btag:literal;)* }
         }
     ) => {
         $(#[$meta])*
+        // Messages are built, sent and dropped at once; boxing the big variants would buy
+        // nothing but an allocation.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Debug, Clone, PartialEq)]
         $vis enum $name {
             $($(#[$pmeta])* $pv($pty),)*
+            $($($(#[$ometa])* $ov($oty),)*)?
             $($(#[$bmeta])* $bv,)*
         }
 
         impl $name {
             /// The Mesos `type` name of this variant.
             pub fn type_name(&self) -> &'static str {
-                match self { $($name::$pv(_) => $ptag,)* $($name::$bv => $btag,)* }
+                match self {
+                    $($name::$pv(_) => $ptag,)*
+                    $($($name::$ov(_) => $otag,)*)?
+                    $($name::$bv => $btag,)*
+                }
             }
         }
 
@@ -78,6 +88,7 @@ macro_rules! tagged_union {
             #[serde(rename = "type")]
             kind: Option<String>,
             $(#[serde(default)] $pkey: Option<$pty>,)*
+            $($(#[serde(default)] $okey: Option<$oty>,)*)?
         }
 
         impl serde::Serialize for $name {
@@ -89,6 +100,10 @@ macro_rules! tagged_union {
                         m.serialize_entry("type", $ptag)?;
                         m.serialize_entry(stringify!($pkey), p)?;
                     })*
+                    $($($name::$ov(p) => {
+                        m.serialize_entry("type", $otag)?;
+                        m.serialize_entry(stringify!($okey), p)?;
+                    })*)?
                     $($name::$bv => m.serialize_entry("type", $btag)?,)*
                 }
                 m.end()
@@ -104,6 +119,7 @@ macro_rules! tagged_union {
                     $($ptag => env.$pkey.map($name::$pv).ok_or_else(|| {
                         D::Error::custom(concat!("Expecting '", stringify!($pkey), "' to be present"))
                     }),)*
+                    $($($otag => Ok($name::$ov(env.$okey.unwrap_or_default())),)*)?
                     $($btag => Ok($name::$bv),)*
                     other => Err(D::Error::custom(format!("unknown type '{other}'"))),
                 }

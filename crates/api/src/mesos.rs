@@ -44,7 +44,9 @@ impl DurationInfo {
 
     /// From whole milliseconds.
     pub fn from_millis(ms: i64) -> Self {
-        Self { nanoseconds: ms.saturating_mul(1_000_000) }
+        Self {
+            nanoseconds: ms.saturating_mul(1_000_000),
+        }
     }
 }
 
@@ -241,7 +243,12 @@ wire_enum! {
 /// `ExecutorInfo`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutorInfo {
-    #[serde(rename = "type", default, deserialize_with = "lenient_enum", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "lenient_enum",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub kind: Option<ExecutorType>,
     pub executor_id: ExecutorId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -304,7 +311,13 @@ pub struct TaskInfo {
 
 impl TaskInfo {
     /// A command task with only the common fields set.
-    pub fn command(name: &str, task_id: TaskId, agent_id: AgentId, resources: Vec<WireResource>, command: CommandInfo) -> Self {
+    pub fn command(
+        name: &str,
+        task_id: TaskId,
+        agent_id: AgentId,
+        resources: Vec<WireResource>,
+        command: CommandInfo,
+    ) -> Self {
         Self {
             name: name.to_string(),
             task_id,
@@ -453,7 +466,10 @@ mod tests {
     fn command_info_defaults_shell_true() {
         let c: CommandInfo = serde_json::from_str(r#"{"value":"echo hi"}"#).unwrap();
         assert!(c.shell);
-        assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"shell":true,"value":"echo hi"}"#);
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            r#"{"shell":true,"value":"echo hi"}"#
+        );
     }
 
     #[test]
@@ -468,10 +484,15 @@ mod tests {
 
     #[test]
     fn refuse_seconds_defaults_and_caps() {
-        let f = |s| Filters { refuse_seconds: Some(s) };
+        let f = |s| Filters {
+            refuse_seconds: Some(s),
+        };
         assert_eq!(Filters::refuse_seconds_effective(None), 5.0);
         assert_eq!(Filters::refuse_seconds_effective(Some(&f(-1.0))), 5.0);
-        assert_eq!(Filters::refuse_seconds_effective(Some(&f(1e12))), MAX_REFUSE_SECONDS);
+        assert_eq!(
+            Filters::refuse_seconds_effective(Some(&f(1e12))),
+            MAX_REFUSE_SECONDS
+        );
         assert_eq!(Filters::refuse_seconds_effective(Some(&f(0.0))), 0.0);
     }
 }

@@ -69,10 +69,16 @@ impl OperatorCall {
     pub fn parse(body: &[u8]) -> Result<Self, OperatorCallError> {
         let value: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| OperatorCallError::Json(e.to_string()))?;
-        let kind_name = value.get("type").and_then(|t| t.as_str()).ok_or(OperatorCallError::MissingType)?;
+        let kind_name = value
+            .get("type")
+            .and_then(|t| t.as_str())
+            .ok_or(OperatorCallError::MissingType)?;
         let kind = OperatorCallType::from_name(kind_name)
             .ok_or_else(|| OperatorCallError::Unsupported(kind_name.to_string()))?;
-        let payload = value.get(payload_key(kind_name).as_str()).cloned().unwrap_or(serde_json::Value::Null);
+        let payload = value
+            .get(payload_key(kind_name).as_str())
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
         Ok(Self { kind, payload })
     }
 }
@@ -86,7 +92,10 @@ pub fn payload_key(type_name: &str) -> String {
 pub fn response<T: Serialize>(kind: OperatorCallType, body: T) -> serde_json::Value {
     let mut map = serde_json::Map::new();
     map.insert("type".into(), kind.as_str().into());
-    map.insert(payload_key(kind.as_str()), serde_json::to_value(body).unwrap_or(serde_json::Value::Null));
+    map.insert(
+        payload_key(kind.as_str()),
+        serde_json::to_value(body).unwrap_or(serde_json::Value::Null),
+    );
     serde_json::Value::Object(map)
 }
 
@@ -99,10 +108,23 @@ mod tests {
         let c = OperatorCall::parse(br#"{"type":"GET_TASKS"}"#).unwrap();
         assert_eq!(c.kind, OperatorCallType::GetTasks);
         assert!(c.payload.is_null());
-        assert_eq!(OperatorCall::parse(b"{").unwrap_err().to_string().split(':').next(), Some("Failed to parse body into Call"));
-        assert_eq!(OperatorCall::parse(br#"{"type":"X"}"#), Err(OperatorCallError::Unsupported("X".into())));
         assert_eq!(
-            response(OperatorCallType::GetHealth, serde_json::json!({"healthy": true})),
+            OperatorCall::parse(b"{")
+                .unwrap_err()
+                .to_string()
+                .split(':')
+                .next(),
+            Some("Failed to parse body into Call")
+        );
+        assert_eq!(
+            OperatorCall::parse(br#"{"type":"X"}"#),
+            Err(OperatorCallError::Unsupported("X".into()))
+        );
+        assert_eq!(
+            response(
+                OperatorCallType::GetHealth,
+                serde_json::json!({"healthy": true})
+            ),
             serde_json::json!({"type":"GET_HEALTH","get_health":{"healthy":true}})
         );
     }

@@ -41,7 +41,11 @@ impl Default for Decoder {
 impl Decoder {
     /// A decoder that refuses records larger than `limit` bytes.
     pub fn new(limit: usize) -> Self {
-        Self { buf: BytesMut::new(), limit, pending_len: None }
+        Self {
+            buf: BytesMut::new(),
+            limit,
+            pending_len: None,
+        }
     }
 
     /// Appends received bytes; chunk boundaries carry no meaning.
@@ -74,9 +78,15 @@ impl Decoder {
             return Ok(None);
         };
         let text = lossy(&self.buf[..nl]);
-        let len: usize = text.trim().parse().map_err(|_| DecodeError::BadHeader(text.clone()))?;
+        let len: usize = text
+            .trim()
+            .parse()
+            .map_err(|_| DecodeError::BadHeader(text.clone()))?;
         if len > self.limit {
-            return Err(DecodeError::TooLarge { len, limit: self.limit });
+            return Err(DecodeError::TooLarge {
+                len,
+                limit: self.limit,
+            });
         }
         self.buf.advance(nl + 1);
         Ok(Some(len))
@@ -94,7 +104,10 @@ mod tests {
 
     #[test]
     fn encodes_like_mesos() {
-        assert_eq!(&encode(br#"{"type":"HEARTBEAT"}"#)[..], b"20\n{\"type\":\"HEARTBEAT\"}");
+        assert_eq!(
+            &encode(br#"{"type":"HEARTBEAT"}"#)[..],
+            b"20\n{\"type\":\"HEARTBEAT\"}"
+        );
     }
 
     #[test]
@@ -104,7 +117,10 @@ mod tests {
         assert!(matches!(d.next_record(), Err(DecodeError::BadHeader(_))));
         let mut d = Decoder::new(10);
         d.feed(b"11\n");
-        assert_eq!(d.next_record(), Err(DecodeError::TooLarge { len: 11, limit: 10 }));
+        assert_eq!(
+            d.next_record(),
+            Err(DecodeError::TooLarge { len: 11, limit: 10 })
+        );
     }
 
     proptest! {

@@ -1,7 +1,9 @@
 //! The v1 scheduler API (`/api/v1/scheduler`): calls a framework sends and events it gets.
 
 use crate::ids::{AgentId, ExecutorId, FrameworkId, OfferId, TaskId};
-use crate::mesos::{ExecutorInfo, Filters, FrameworkInfo, KillPolicy, MasterInfo, Offer, TaskGroupInfo, TaskInfo};
+use crate::mesos::{
+    ExecutorInfo, Filters, FrameworkInfo, KillPolicy, MasterInfo, Offer, TaskGroupInfo, TaskInfo,
+};
 use crate::status::TaskStatus;
 use serde::{Deserialize, Serialize};
 
@@ -138,19 +140,21 @@ tagged_union! {
             Subscribe(Subscribe) = "SUBSCRIBE", subscribe;
             Accept(Accept) = "ACCEPT", accept;
             Decline(Decline) = "DECLINE", decline;
-            Revive(Roles) = "REVIVE", revive;
-            Suppress(Roles) = "SUPPRESS", suppress;
             Kill(Kill) = "KILL", kill;
             Shutdown(Shutdown) = "SHUTDOWN", shutdown;
             Acknowledge(Acknowledge) = "ACKNOWLEDGE", acknowledge;
             Reconcile(Reconcile) = "RECONCILE", reconcile;
             Message(Message) = "MESSAGE", message;
-            Request(RawPayload) = "REQUEST", request;
             UpdateFramework(UpdateFramework) = "UPDATE_FRAMEWORK", update_framework;
             AcceptInverseOffers(RawPayload) = "ACCEPT_INVERSE_OFFERS", accept_inverse_offers;
             DeclineInverseOffers(RawPayload) = "DECLINE_INVERSE_OFFERS", decline_inverse_offers;
             AcknowledgeOperationStatus(RawPayload) = "ACKNOWLEDGE_OPERATION_STATUS", acknowledge_operation_status;
             ReconcileOperations(RawPayload) = "RECONCILE_OPERATIONS", reconcile_operations;
+        }
+        optional {
+            Revive(Roles) = "REVIVE", revive;
+            Suppress(Roles) = "SUPPRESS", suppress;
+            Request(RawPayload) = "REQUEST", request;
         }
         bare {
             Teardown = "TEARDOWN";
@@ -254,18 +258,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(kill.framework_id, Some(FrameworkId::new("f")));
-        assert!(matches!(kill.body, Command::Kill(Kill { agent_id: None, .. })));
-        let teardown: Call = serde_json::from_str(r#"{"type":"TEARDOWN","framework_id":{"value":"f"}}"#).unwrap();
+        assert!(matches!(
+            kill.body,
+            Command::Kill(Kill { agent_id: None, .. })
+        ));
+        let teardown: Call =
+            serde_json::from_str(r#"{"type":"TEARDOWN","framework_id":{"value":"f"}}"#).unwrap();
         assert_eq!(teardown.body, Command::Teardown);
-        let rec: Call =
-            serde_json::from_str(r#"{"type":"RECONCILE","framework_id":{"value":"f"},"reconcile":{"tasks":[]}}"#).unwrap();
+        let revive: Call =
+            serde_json::from_str(r#"{"type":"REVIVE","framework_id":{"value":"f"}}"#).unwrap();
+        assert_eq!(revive.body, Command::Revive(Roles::default()));
+        let rec: Call = serde_json::from_str(
+            r#"{"type":"RECONCILE","framework_id":{"value":"f"},"reconcile":{"tasks":[]}}"#,
+        )
+        .unwrap();
         assert_eq!(rec.body, Command::Reconcile(Reconcile::default()));
     }
 
     #[test]
     fn explains_bad_calls() {
         let err = |s: &str| serde_json::from_str::<Call>(s).unwrap_err().to_string();
-        assert!(err(r#"{"type":"ACCEPT","framework_id":{"value":"f"}}"#).contains("Expecting 'accept' to be present"));
+        assert!(err(r#"{"type":"ACCEPT","framework_id":{"value":"f"}}"#)
+            .contains("Expecting 'accept' to be present"));
         assert!(err(r#"{"type":"NOPE"}"#).contains("unknown type 'NOPE'"));
         assert!(err(r#"{"framework_id":{"value":"f"}}"#).contains("'type'"));
     }
@@ -273,16 +287,30 @@ mod tests {
     #[test]
     fn events_use_type_and_lowercase_key() {
         assert_eq!(to_ascii_json(&Event::Heartbeat), r#"{"type":"HEARTBEAT"}"#);
-        let e = Event::Error(ErrorEvent { message: "Framework failed over".into() });
-        assert_eq!(to_ascii_json(&e), r#"{"type":"ERROR","error":{"message":"Framework failed over"}}"#);
-        assert_eq!(to_ascii_json(&Event::Offers(Offers { offers: vec![] })), r#"{"type":"OFFERS","offers":{"offers":[]}}"#);
+        let e = Event::Error(ErrorEvent {
+            message: "Framework failed over".into(),
+        });
+        assert_eq!(
+            to_ascii_json(&e),
+            r#"{"type":"ERROR","error":{"message":"Framework failed over"}}"#
+        );
+        assert_eq!(
+            to_ascii_json(&Event::Offers(Offers { offers: vec![] })),
+            r#"{"type":"OFFERS","offers":{"offers":[]}}"#
+        );
         let back: Event = serde_json::from_str(&to_ascii_json(&e)).unwrap();
         assert_eq!(back, e);
     }
 
     #[test]
     fn serialises_calls_for_our_own_clients() {
-        let c = Call { framework_id: Some(FrameworkId::new("f")), body: Command::Revive(Roles::default()) };
-        assert_eq!(to_ascii_json(&c), r#"{"framework_id":{"value":"f"},"type":"REVIVE","revive":{}}"#);
+        let c = Call {
+            framework_id: Some(FrameworkId::new("f")),
+            body: Command::Revive(Roles::default()),
+        };
+        assert_eq!(
+            to_ascii_json(&c),
+            r#"{"framework_id":{"value":"f"},"type":"REVIVE","revive":{}}"#
+        );
     }
 }

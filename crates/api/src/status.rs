@@ -55,7 +55,9 @@ impl TaskState {
 
     /// Lower-case metric suffix, e.g. `running` for `master/tasks_running`.
     pub fn metric_name(self) -> String {
-        self.as_str().trim_start_matches("TASK_").to_ascii_lowercase()
+        self.as_str()
+            .trim_start_matches("TASK_")
+            .to_ascii_lowercase()
     }
 }
 
@@ -127,9 +129,17 @@ pub struct TaskStatus {
     pub state: TaskState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(default, deserialize_with = "lenient_enum", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_enum",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source: Option<Source>,
-    #[serde(default, deserialize_with = "lenient_enum", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_enum",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reason: Option<Reason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
@@ -179,7 +189,12 @@ impl TaskStatus {
     }
 
     /// Builder: sets source, reason and message.
-    pub fn with(mut self, source: Source, reason: Option<Reason>, message: impl Into<String>) -> Self {
+    pub fn with(
+        mut self,
+        source: Source,
+        reason: Option<Reason>,
+        message: impl Into<String>,
+    ) -> Self {
         self.source = Some(source);
         self.reason = reason;
         let message = message.into();
@@ -194,12 +209,28 @@ mod tests {
 
     #[test]
     fn terminal_states_match_mesos() {
-        let terminal: Vec<_> = TaskState::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.as_str()).collect();
+        let terminal: Vec<_> = TaskState::ALL
+            .iter()
+            .filter(|s| s.is_terminal())
+            .map(|s| s.as_str())
+            .collect();
         assert_eq!(
             terminal,
-            ["TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR"]
+            [
+                "TASK_FINISHED",
+                "TASK_FAILED",
+                "TASK_KILLED",
+                "TASK_ERROR",
+                "TASK_LOST",
+                "TASK_DROPPED",
+                "TASK_GONE",
+                "TASK_GONE_BY_OPERATOR"
+            ]
         );
-        assert_eq!(TaskState::Unreachable.for_non_partition_aware(), TaskState::Lost);
+        assert_eq!(
+            TaskState::Unreachable.for_non_partition_aware(),
+            TaskState::Lost
+        );
         assert_eq!(TaskState::Running.metric_name(), "running");
     }
 
@@ -211,6 +242,9 @@ mod tests {
         .unwrap();
         assert_eq!(s.reason, None);
         assert_eq!(s.source, Some(Source::Executor));
-        assert!(serde_json::from_str::<TaskStatus>(r#"{"task_id":{"value":"t"},"state":"TASK_NOPE"}"#).is_err());
+        assert!(serde_json::from_str::<TaskStatus>(
+            r#"{"task_id":{"value":"t"},"state":"TASK_NOPE"}"#
+        )
+        .is_err());
     }
 }

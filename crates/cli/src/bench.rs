@@ -44,16 +44,35 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<i32> {
     }
 }
 
-async fn local_cluster() -> anyhow::Result<(String, tempdirs::Dir)> {
+/// A master and one agent in this process, kept alive while the value lives.
+struct LocalCluster {
+    _master: strata_master::RunningMaster,
+    _agent: strata_agent::RunningAgent,
+    _dir: tempdirs::Dir,
+}
+
+async fn local_cluster() -> anyhow::Result<(String, LocalCluster)> {
     let dir = tempdirs::Dir::new()?;
-    let master = strata_master::start(strata_master::MasterFlags::new("127.0.0.1", 0, &dir.path("master"))).await?;
-    let mut flags = strata_agent::AgentFlags::new(&master.addr.to_string(), "127.0.0.1", 0, &dir.path("agent"));
+    let master = strata_master::start(strata_master::MasterFlags::new(
+        "127.0.0.1",
+        0,
+        &dir.path("master"),
+    ))
+    .await?;
+    let mut flags =
+        strata_agent::AgentFlags::new(&master.addr.to_string(), "127.0.0.1", 0, &dir.path("agent"));
     // Synthetic capacity so a burst of 1000 small tasks fits on the one agent.
     flags.resources = Some("cpus:64;mem:262144;disk:100000".into());
     let agent = strata_agent::start(flags).await?;
-    std::mem::forget(agent);
-    std::mem::forget(master.server);
-    Ok((master.addr.to_string(), dir))
+    let addr = master.addr.to_string();
+    Ok((
+        addr,
+        LocalCluster {
+            _master: master,
+            _agent: agent,
+            _dir: dir,
+        },
+    ))
 }
 
 mod tempdirs {
@@ -77,13 +96,34 @@ mod tempdirs {
 }
 
 fn task(offer: &Offer, id: &str) -> TaskInfo {
-    let res = Resources::from_vec(vec![Resource::scalar("cpus", 0.01), Resource::scalar("mem", 1.0)]);
-    TaskInfo::command(id, TaskId::new(id), offer.agent_id.clone(), res.to_wire(WireFormat::PreRefinement), CommandInfo::shell("true"))
+    let res = Resources::from_vec(vec![
+        Resource::scalar("cpus", 0.01),
+        Resource::scalar("mem", 1.0),
+    ]);
+    TaskInfo::command(
+        id,
+        TaskId::new(id),
+        offer.agent_id.clone(),
+        res.to_wire(WireFormat::PreRefinement),
+        CommandInfo::shell("true"),
+    )
 }
 
-async fn accept(s: &Scheduler, offer: &Offer, tasks: Vec<TaskInfo>) -> anyhow::Result<()> {
-    let op = Operation { kind: "LAUNCH".into(), id: None, launch: Some(Launch { task_infos: tasks }), launch_group: None };
-    let accept = Accept { offer_ids: vec![offer.id.clone()], operations: vec![op], filters: Some(Filters { refuse_seconds: Some(0.0) }) };
+async fn accept(s: &Scheduler, offers: &[&Offer], tasks: Vec<TaskInfo>) -> anyhow::Result<()> {
+    let op = Operation {
+        kind: "LAUNCH".into(),
+        id: None,
+        launch: Some(Launch { task_infos: tasks }),
+        launch_group: None,
+    };
+    let offer_ids = offers.iter().map(|o| o.id.clone()).collect();
+    let accept = Accept {
+        offer_ids,
+        operations: vec![op],
+        filters: Some(Filters {
+            refuse_seconds: Some(0.0),
+        }),
+    };
     s.call(Command::Accept(accept)).await?;
     Ok(())
 }
@@ -124,14 +164,16 @@ fn report(name: &str, mut v: Vec<Duration>) {
 }
 
 async fn launch(a: LaunchArgs) -> anyhow::Result<i32> {
-    let (master, _dir) = match a.master.clone() {
+    let (master, _cluster) = match a.master.clone() {
         Some(m) => (m, None),
         None => {
             let (m, d) = local_cluster().await?;
             (m, Some(d))
         }
     };
-    let info: FrameworkInfo = serde_json::from_value(serde_json::json!({"user": "root", "name": "strata-bench", "failover_timeout": 0.0}))?;
+    let info: FrameworkInfo = serde_json::from_value(
+        serde_json::json!({"user": "root", "name": "strata-bench", "failover_timeout": 0.0}),
+    )?;
     let mut s = Scheduler::subscribe(&master, info).await?;
     let mut pending = Vec::new();
     let (mut to_running, mut to_finished) = (Vec::new(), Vec::new());
@@ -139,7 +181,7 @@ async fn launch(a: LaunchArgs) -> anyhow::Result<i32> {
         let offer = next_offer(&mut s, &mut pending).await?;
         let id = format!("lat-{i}");
         let t0 = Instant::now();
-        accept(&s, &offer, vec![task(&offer, &id)]).await?;
+        accept(&s, &[&offer], vec![task(&offer, &id)]).await?;
         let (running, finished) = wait_one(&mut s, &id, &mut pending).await?;
         to_running.push(running.duration_since(t0));
         to_finished.push(finished.duration_since(t0));
@@ -152,7 +194,11 @@ async fn launch(a: LaunchArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-async fn wait_one(s: &mut Scheduler, id: &str, pending: &mut Vec<Offer>) -> anyhow::Result<(Instant, Instant)> {
+async fn wait_one(
+    s: &mut Scheduler,
+    id: &str,
+    pending: &mut Vec<Offer>,
+) -> anyhow::Result<(Instant, Instant)> {
     let mut running = None;
     loop {
         match s.next_event().await? {
@@ -164,7 +210,11 @@ async fn wait_one(s: &mut Scheduler, id: &str, pending: &mut Vec<Offer>) -> anyh
                 match u.status.state {
                     TaskState::Running => running = Some(Instant::now()),
                     st if st.is_terminal() => {
-                        anyhow::ensure!(st == TaskState::Finished, "task {id} ended {st}: {:?}", u.status.message);
+                        anyhow::ensure!(
+                            st == TaskState::Finished,
+                            "task {id} ended {st}: {:?}",
+                            u.status.message
+                        );
                         let now = Instant::now();
                         return Ok((running.unwrap_or(now), now));
                     }
@@ -178,11 +228,37 @@ async fn wait_one(s: &mut Scheduler, id: &str, pending: &mut Vec<Offer>) -> anyh
     }
 }
 
+/// Gathers outstanding offers of one agent until they hold `cpus` and `mem`.
+async fn offers_holding(
+    s: &mut Scheduler,
+    pending: &mut Vec<Offer>,
+    cpus: f64,
+    mem: f64,
+) -> anyhow::Result<Vec<Offer>> {
+    let mut held: Vec<Offer> = Vec::new();
+    loop {
+        let total = held
+            .iter()
+            .filter_map(|o| Resources::from_wire(&o.resources).ok())
+            .fold(Resources::new(), |a, r| a + r);
+        if total.cpus().as_f64() >= cpus && total.mem_mb().as_f64() >= mem {
+            return Ok(held);
+        }
+        let offer = next_offer(s, pending).await?;
+        if held.first().is_none_or(|h| h.agent_id == offer.agent_id) {
+            held.push(offer);
+        }
+    }
+}
+
 async fn burst(s: &mut Scheduler, n: usize, pending: &mut Vec<Offer>) -> anyhow::Result<()> {
-    let offer = next_offer(s, pending).await?;
-    let tasks: Vec<TaskInfo> = (0..n).map(|i| task(&offer, &format!("burst-{i}"))).collect();
+    let offers = offers_holding(s, pending, 0.01 * n as f64, n as f64).await?;
+    let Some(first) = offers.first() else {
+        anyhow::bail!("no offers")
+    };
+    let tasks: Vec<TaskInfo> = (0..n).map(|i| task(first, &format!("burst-{i}"))).collect();
     let t0 = Instant::now();
-    accept(s, &offer, tasks).await?;
+    accept(s, &offers.iter().collect::<Vec<_>>(), tasks).await?;
     let mut states: HashMap<TaskId, TaskState> = HashMap::new();
     let (mut all_running, mut finished) = (None, 0usize);
     let mut running = 0usize;
@@ -195,7 +271,12 @@ async fn burst(s: &mut Scheduler, n: usize, pending: &mut Vec<Offer>) -> anyhow:
                     running += 1;
                 }
                 if u.status.state.is_terminal() {
-                    anyhow::ensure!(u.status.state == TaskState::Finished, "burst task ended {}: {:?}", u.status.state, u.status.message);
+                    anyhow::ensure!(
+                        u.status.state == TaskState::Finished,
+                        "burst task ended {}: {:?}",
+                        u.status.state,
+                        u.status.message
+                    );
                     finished += 1;
                 }
                 if running == n && all_running.is_none() {

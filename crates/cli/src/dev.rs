@@ -56,18 +56,33 @@ pub async fn run(a: DevArgs) -> anyhow::Result<i32> {
     let master = strata_master::start(mflags).await?;
     let mut agents = Vec::new();
     for i in 0..a.agents {
-        let port = if a.port == 0 { 0 } else { a.port + 1 + i as u16 };
+        let port = if a.port == 0 {
+            0
+        } else {
+            a.port + 1 + i as u16
+        };
         let dir = root.join(format!("agent-{i}"));
         std::fs::create_dir_all(&dir)?;
-        let mut flags = AgentFlags::new(&master.addr.to_string(), &a.ip, port, &dir.display().to_string());
+        let mut flags = AgentFlags::new(
+            &master.addr.to_string(),
+            &a.ip,
+            port,
+            &dir.display().to_string(),
+        );
         flags.resources = Some(match &a.resources {
             Some(r) => r.clone(),
             None => share(&dir, a.agents, i)?,
         });
         agents.push(strata_agent::start(flags).await?);
     }
-    println!("strata dev: a cluster with {} agent(s) is running", agents.len());
-    println!("  master   http://{}   (state: http://{}/master/state)", master.addr, master.addr);
+    println!(
+        "strata dev: a cluster with {} agent(s) is running",
+        agents.len()
+    );
+    println!(
+        "  master   http://{}   (state: http://{}/master/state)",
+        master.addr, master.addr
+    );
     for (i, ag) in agents.iter().enumerate() {
         println!("  agent-{i}  http://{}", ag.addr);
     }

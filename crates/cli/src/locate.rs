@@ -22,14 +22,22 @@ pub fn agent_address(pid: &str) -> Option<String> {
 /// Looks a task up in /master/tasks, its agent in /master/slaves, and its executor's
 /// sandbox directory in the agent's /state.
 pub async fn task(client: &Client, master: &str, task_id: &str) -> anyhow::Result<TaskLocation> {
-    let tasks: Value = client.get_json(&format!("http://{master}/master/tasks?limit=-1&task_id={task_id}")).await?;
+    let tasks: Value = client
+        .get_json(&format!(
+            "http://{master}/master/tasks?limit=-1&task_id={task_id}"
+        ))
+        .await?;
     let task = tasks["tasks"]
         .as_array()
         .and_then(|a| a.iter().find(|t| t["id"] == task_id))
-        .ok_or_else(|| anyhow!("no task '{task_id}' is known to the master at {master}; see `strata tasks`"))?
+        .ok_or_else(|| {
+            anyhow!("no task '{task_id}' is known to the master at {master}; see `strata tasks`")
+        })?
         .clone();
     let slave_id = task["slave_id"].as_str().unwrap_or_default().to_string();
-    let slaves: Value = client.get_json(&format!("http://{master}/master/slaves")).await?;
+    let slaves: Value = client
+        .get_json(&format!("http://{master}/master/slaves"))
+        .await?;
     let agent = slaves["slaves"]
         .as_array()
         .and_then(|a| a.iter().find(|s| s["id"] == slave_id.as_str()))
@@ -41,21 +49,41 @@ pub async fn task(client: &Client, master: &str, task_id: &str) -> anyhow::Resul
         Some(e) if !e.is_empty() => e.to_string(),
         _ => task_id.to_string(),
     };
-    let state: Value = client.get_json(&format!("http://{agent}/state")).await.context("reading the agent's /state")?;
+    let state: Value = client
+        .get_json(&format!("http://{agent}/state"))
+        .await
+        .context("reading the agent's /state")?;
     let directory = find_directory(&state, framework_id, &executor_id, task_id)
         .ok_or_else(|| anyhow!("the agent at {agent} has no sandbox for task '{task_id}' (it may have been garbage-collected)"))?;
-    Ok(TaskLocation { state: task["state"].as_str().unwrap_or("").to_string(), agent, directory })
+    Ok(TaskLocation {
+        state: task["state"].as_str().unwrap_or("").to_string(),
+        agent,
+        directory,
+    })
 }
 
 fn find_directory(state: &Value, fid: &str, eid: &str, tid: &str) -> Option<String> {
-    let frameworks = state["frameworks"].as_array().into_iter().flatten().chain(state["completed_frameworks"].as_array().into_iter().flatten());
+    let frameworks = state["frameworks"].as_array().into_iter().flatten().chain(
+        state["completed_frameworks"]
+            .as_array()
+            .into_iter()
+            .flatten(),
+    );
     let mut found = None;
     for fw in frameworks.filter(|f| f["id"] == fid) {
-        let executors = fw["executors"].as_array().into_iter().flatten().chain(fw["completed_executors"].as_array().into_iter().flatten());
+        let executors = fw["executors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(fw["completed_executors"].as_array().into_iter().flatten());
         for ex in executors.filter(|e| e["id"] == eid) {
             if let Some(dir) = ex["directory"].as_str() {
                 let group = ex["type"] == "DEFAULT";
-                found = Some(if group { format!("{dir}/tasks/{tid}") } else { dir.to_string() });
+                found = Some(if group {
+                    format!("{dir}/tasks/{tid}")
+                } else {
+                    dir.to_string()
+                });
             }
         }
     }
@@ -63,8 +91,16 @@ fn find_directory(state: &Value, fid: &str, eid: &str, tid: &str) -> Option<Stri
 }
 
 /// Reads a sandbox file from `offset`; returns the text and the next offset.
-pub async fn read_file(client: &Client, agent: &str, path: &str, offset: u64) -> anyhow::Result<(String, u64)> {
-    let url = format!("http://{agent}/files/read?path={}&offset={offset}&length=65536", encode(path));
+pub async fn read_file(
+    client: &Client,
+    agent: &str,
+    path: &str,
+    offset: u64,
+) -> anyhow::Result<(String, u64)> {
+    let url = format!(
+        "http://{agent}/files/read?path={}&offset={offset}&length=65536",
+        encode(path)
+    );
     let v: Value = client.get_json(&url).await?;
     let data = v["data"].as_str().unwrap_or_default().to_string();
     let start = v["offset"].as_u64().unwrap_or(offset);

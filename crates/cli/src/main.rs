@@ -45,12 +45,18 @@ enum Command {
 }
 
 fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn main() {
@@ -61,7 +67,16 @@ fn main() {
             strata_executor::main_from_env()
         }
         other => {
-            let quiet = matches!(other, Command::Run(_) | Command::Agents(_) | Command::Frameworks(_) | Command::Tasks(_) | Command::Logs(_) | Command::Kill(_) | Command::Bench(_));
+            let quiet = matches!(
+                other,
+                Command::Run(_)
+                    | Command::Agents(_)
+                    | Command::Frameworks(_)
+                    | Command::Tasks(_)
+                    | Command::Logs(_)
+                    | Command::Kill(_)
+                    | Command::Bench(_)
+            );
             init_tracing(if quiet { "warn" } else { "info" });
             match runtime().and_then(|rt| rt.block_on(dispatch(other))) {
                 Ok(code) => code,

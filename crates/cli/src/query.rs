@@ -54,7 +54,11 @@ pub struct KillArgs {
 
 fn num(v: &Value) -> String {
     let n = v.as_f64().unwrap_or(0.0);
-    if n.fract() == 0.0 { format!("{n:.0}") } else { format!("{n:.2}") }
+    if n.fract() == 0.0 {
+        format!("{n:.0}")
+    } else {
+        format!("{n:.2}")
+    }
 }
 
 fn s(v: &Value) -> String {
@@ -69,7 +73,9 @@ async fn fetch(master: &str, path: &str) -> anyhow::Result<Value> {
     Client::default()
         .get_json(&format!("http://{master}{path}"))
         .await
-        .map_err(|e| anyhow::anyhow!("{e}\n(is a master running at {master}? start one with `strata dev`)"))
+        .map_err(|e| {
+            anyhow::anyhow!("{e}\n(is a master running at {master}? start one with `strata dev`)")
+        })
 }
 
 fn print_json(v: &Value) -> anyhow::Result<i32> {
@@ -91,13 +97,31 @@ pub async fn agents(a: QueryArgs) -> anyhow::Result<i32> {
                 s(&x["id"]),
                 s(&x["hostname"]),
                 locate::agent_address(x["pid"].as_str().unwrap_or("")).unwrap_or_default(),
-                if x["active"] == true { "yes".into() } else { "no".into() },
-                format!("{}/{}", num(&x["used_resources"]["cpus"]), num(&x["resources"]["cpus"])),
-                format!("{}/{}", num(&x["used_resources"]["mem"]), num(&x["resources"]["mem"])),
+                if x["active"] == true {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+                format!(
+                    "{}/{}",
+                    num(&x["used_resources"]["cpus"]),
+                    num(&x["resources"]["cpus"])
+                ),
+                format!(
+                    "{}/{}",
+                    num(&x["used_resources"]["mem"]),
+                    num(&x["resources"]["mem"])
+                ),
             ]
         })
         .collect();
-    println!("{}", render(&["ID", "HOSTNAME", "ADDRESS", "ACTIVE", "CPUS", "MEM(MB)"], rows));
+    println!(
+        "{}",
+        render(
+            &["ID", "HOSTNAME", "ADDRESS", "ACTIVE", "CPUS", "MEM(MB)"],
+            rows
+        )
+    );
     Ok(0)
 }
 
@@ -114,14 +138,25 @@ pub async fn frameworks(a: QueryArgs) -> anyhow::Result<i32> {
             vec![
                 s(&f["id"]),
                 s(&f["name"]),
-                if f["active"] == true { "yes".into() } else { "no".into() },
-                f["tasks"].as_array().map(|t| t.len()).unwrap_or(0).to_string(),
+                if f["active"] == true {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+                f["tasks"]
+                    .as_array()
+                    .map(|t| t.len())
+                    .unwrap_or(0)
+                    .to_string(),
                 num(&f["used_resources"]["cpus"]),
                 num(&f["used_resources"]["mem"]),
             ]
         })
         .collect();
-    println!("{}", render(&["ID", "NAME", "ACTIVE", "TASKS", "CPUS", "MEM(MB)"], rows));
+    println!(
+        "{}",
+        render(&["ID", "NAME", "ACTIVE", "TASKS", "CPUS", "MEM(MB)"], rows)
+    );
     Ok(0)
 }
 
@@ -140,10 +175,32 @@ pub async fn tasks(a: TasksArgs) -> anyhow::Result<i32> {
     let rows = list
         .iter()
         .map(|t| {
-            vec![s(&t["id"]), s(&t["name"]), s(&t["state"]), s(&t["framework_id"]), s(&t["slave_id"]), num(&t["resources"]["cpus"]), num(&t["resources"]["mem"])]
+            vec![
+                s(&t["id"]),
+                s(&t["name"]),
+                s(&t["state"]),
+                s(&t["framework_id"]),
+                s(&t["slave_id"]),
+                num(&t["resources"]["cpus"]),
+                num(&t["resources"]["mem"]),
+            ]
         })
         .collect();
-    println!("{}", render(&["ID", "NAME", "STATE", "FRAMEWORK", "AGENT", "CPUS", "MEM(MB)"], rows));
+    println!(
+        "{}",
+        render(
+            &[
+                "ID",
+                "NAME",
+                "STATE",
+                "FRAMEWORK",
+                "AGENT",
+                "CPUS",
+                "MEM(MB)"
+            ],
+            rows
+        )
+    );
     Ok(0)
 }
 
@@ -155,7 +212,11 @@ pub fn is_terminal(state: &str) -> bool {
 pub async fn logs(a: LogsArgs) -> anyhow::Result<i32> {
     let client = Client::default();
     let loc = locate::task(&client, &a.master, &a.task).await?;
-    let path = format!("{}/{}", loc.directory, if a.stderr { "stderr" } else { "stdout" });
+    let path = format!(
+        "{}/{}",
+        loc.directory,
+        if a.stderr { "stderr" } else { "stdout" }
+    );
     let mut offset = 0;
     let mut out = std::io::stdout();
     loop {
@@ -171,7 +232,10 @@ pub async fn logs(a: LogsArgs) -> anyhow::Result<i32> {
             return Ok(0);
         }
         if !advanced {
-            let state = locate::task(&client, &a.master, &a.task).await.map(|l| l.state).unwrap_or_default();
+            let state = locate::task(&client, &a.master, &a.task)
+                .await
+                .map(|l| l.state)
+                .unwrap_or_default();
             if is_terminal(&state) {
                 let (rest, _) = locate::read_file(&client, &loc.agent, &path, offset).await?;
                 out.write_all(rest.as_bytes())?;
@@ -184,7 +248,9 @@ pub async fn logs(a: LogsArgs) -> anyhow::Result<i32> {
 
 pub async fn kill(a: KillArgs) -> anyhow::Result<i32> {
     let body = json!({"type": "KILL_TASK", "kill_task": {"task_id": {"value": a.task}}});
-    let reply = Client::default().post_json(&format!("http://{}/api/v1", a.master), &[], &body).await?;
+    let reply = Client::default()
+        .post_json(&format!("http://{}/api/v1", a.master), &[], &body)
+        .await?;
     if reply.status == 200 {
         println!("kill sent to task {}", a.task);
         Ok(0)

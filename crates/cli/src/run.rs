@@ -8,7 +8,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 use strata_api::scheduler::{Accept, Command, Decline, Event, Kill, Launch, Operation};
-use strata_api::{CommandInfo, CommandUri, Filters, FrameworkInfo, Offer, TaskId, TaskInfo, TaskState, TaskStatus};
+use strata_api::{
+    CommandInfo, CommandUri, Filters, FrameworkInfo, Offer, TaskId, TaskInfo, TaskState, TaskStatus,
+};
 use strata_resources::{Resource, Resources, WireFormat};
 use strata_sdk::Scheduler;
 use strata_transport::Client;
@@ -34,7 +36,10 @@ pub struct RunArgs {
 }
 
 fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -50,19 +55,34 @@ fn command_for(args: &[String]) -> CommandInfo {
         let p = Path::new(&first);
         if !p.is_absolute() && first.contains('/') && p.is_file() {
             if let (Ok(abs), Some(name)) = (p.canonicalize(), p.file_name()) {
-                uris.push(CommandUri { value: abs.display().to_string(), executable: Some(true), extract: false, cache: None, output_file: None });
+                uris.push(CommandUri {
+                    value: abs.display().to_string(),
+                    executable: Some(true),
+                    extract: false,
+                    cache: None,
+                    output_file: None,
+                });
                 args[0] = format!("./{}", name.to_string_lossy());
             }
         }
     }
-    let value = if args.len() == 1 { args[0].clone() } else { args.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ") };
+    let value = if args.len() == 1 {
+        args[0].clone()
+    } else {
+        args.iter()
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     let mut cmd = CommandInfo::shell(value);
     cmd.uris = uris;
     cmd
 }
 
 fn fits(offer: &Offer, need: &Resources) -> bool {
-    Resources::from_wire(&offer.resources).map(|r| r.cpus() >= need.cpus() && r.mem_mb() >= need.mem_mb()).unwrap_or(false)
+    Resources::from_wire(&offer.resources)
+        .map(|r| r.cpus() >= need.cpus() && r.mem_mb() >= need.mem_mb())
+        .unwrap_or(false)
 }
 
 fn exit_code(status: &TaskStatus) -> i32 {
@@ -70,17 +90,34 @@ fn exit_code(status: &TaskStatus) -> i32 {
         return 0;
     }
     let msg = status.message.as_deref().unwrap_or("");
-    msg.strip_prefix("Command exited with status ").and_then(|n| n.trim().parse().ok()).unwrap_or(1)
+    msg.strip_prefix("Command exited with status ")
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(1)
 }
 
 pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
-    let user = nix::unistd::User::from_uid(nix::unistd::geteuid()).ok().flatten().map(|u| u.name).unwrap_or_else(|| "root".into());
-    let info: FrameworkInfo = serde_json::from_value(serde_json::json!({"user": user, "name": "strata-run", "failover_timeout": 0.0}))?;
-    let mut s = Scheduler::subscribe(&a.master, info)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}\n(is a master running at {}? start one with `strata dev`)", a.master))?;
-    let task_id = TaskId::new(format!("run-{}", &s.framework_id().as_str().rsplit('-').next().unwrap_or("0")));
-    let need = Resources::from_vec(vec![Resource::scalar("cpus", a.cpus), Resource::scalar("mem", a.mem)]);
+    let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| "root".into());
+    let info: FrameworkInfo = serde_json::from_value(
+        serde_json::json!({"user": user, "name": "strata-run", "failover_timeout": 0.0}),
+    )?;
+    let mut s = Scheduler::subscribe(&a.master, info).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\n(is a master running at {}? start one with `strata dev`)",
+            a.master
+        )
+    })?;
+    let task_id = TaskId::new(format!(
+        "run-{}",
+        &s.framework_id().as_str().rsplit('-').next().unwrap_or("0")
+    ));
+    let need = Resources::from_vec(vec![
+        Resource::scalar("cpus", a.cpus),
+        Resource::scalar("mem", a.mem),
+    ]);
     let command = command_for(&a.command);
     let name = a.name.clone().unwrap_or_else(|| a.command.join(" "));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -96,7 +133,9 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
                 continue;
             }
         };
-        let Some(event) = event else { anyhow::bail!("the master closed the event stream") };
+        let Some(event) = event else {
+            anyhow::bail!("the master closed the event stream")
+        };
         match event {
             Event::Offers(o) => {
                 for offer in o.offers {
@@ -105,15 +144,27 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
                         launched = true;
                         eprintln!("strata run: task {task_id} launched on {}", offer.hostname);
                     } else {
-                        let filters = Some(Filters { refuse_seconds: Some(if launched { 3600.0 } else { 1.0 }) });
-                        s.call(Command::Decline(Decline { offer_ids: vec![offer.id], filters })).await?;
+                        let filters = Some(Filters {
+                            refuse_seconds: Some(if launched { 3600.0 } else { 1.0 }),
+                        });
+                        s.call(Command::Decline(Decline {
+                            offer_ids: vec![offer.id],
+                            filters,
+                        }))
+                        .await?;
                     }
                 }
             }
             Event::Update(u) if u.status.task_id == task_id => {
                 s.acknowledge(&u.status).await?;
-                if streamer.is_none() && matches!(u.status.state, TaskState::Starting | TaskState::Running) {
-                    streamer = Some(tokio::spawn(stream_output(a.master.clone(), task_id.to_string(), stop_rx.clone())));
+                if streamer.is_none()
+                    && matches!(u.status.state, TaskState::Starting | TaskState::Running)
+                {
+                    streamer = Some(tokio::spawn(stream_output(
+                        a.master.clone(),
+                        task_id.to_string(),
+                        stop_rx.clone(),
+                    )));
                 }
                 if u.status.state.is_terminal() {
                     break u.status;
@@ -128,14 +179,48 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
         let _ = h.await;
     }
     let _ = s.call(Command::Teardown).await;
-    eprintln!("strata run: task {task_id} {}{}", result.state, result.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default());
+    eprintln!(
+        "strata run: task {task_id} {}{}",
+        result.state,
+        result
+            .message
+            .as_deref()
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default()
+    );
     Ok(exit_code(&result))
 }
 
-async fn launch(s: &Scheduler, offer: &Offer, id: &TaskId, name: &str, need: &Resources, command: CommandInfo) -> anyhow::Result<()> {
-    let task = TaskInfo::command(name, id.clone(), offer.agent_id.clone(), need.to_wire(WireFormat::PreRefinement), command);
-    let op = Operation { kind: "LAUNCH".into(), id: None, launch: Some(Launch { task_infos: vec![task] }), launch_group: None };
-    let accept = Accept { offer_ids: vec![offer.id.clone()], operations: vec![op], filters: Some(Filters { refuse_seconds: Some(3600.0) }) };
+async fn launch(
+    s: &Scheduler,
+    offer: &Offer,
+    id: &TaskId,
+    name: &str,
+    need: &Resources,
+    command: CommandInfo,
+) -> anyhow::Result<()> {
+    let task = TaskInfo::command(
+        name,
+        id.clone(),
+        offer.agent_id.clone(),
+        need.to_wire(WireFormat::PreRefinement),
+        command,
+    );
+    let op = Operation {
+        kind: "LAUNCH".into(),
+        id: None,
+        launch: Some(Launch {
+            task_infos: vec![task],
+        }),
+        launch_group: None,
+    };
+    let accept = Accept {
+        offer_ids: vec![offer.id.clone()],
+        operations: vec![op],
+        filters: Some(Filters {
+            refuse_seconds: Some(3600.0),
+        }),
+    };
     s.call(Command::Accept(accept)).await?;
     Ok(())
 }
@@ -168,7 +253,13 @@ async fn stream_output(master: String, task_id: String, mut stop: watch::Receive
     }
 }
 
-async fn pump(client: &Client, loc: &locate::TaskLocation, file: &str, mut offset: u64, out: &mut impl Write) -> u64 {
+async fn pump(
+    client: &Client,
+    loc: &locate::TaskLocation,
+    file: &str,
+    mut offset: u64,
+    out: &mut impl Write,
+) -> u64 {
     let path = format!("{}/{file}", loc.directory);
     loop {
         match locate::read_file(client, &loc.agent, &path, offset).await {
@@ -188,7 +279,15 @@ mod tests {
 
     #[test]
     fn commands_are_quoted_for_the_shell() {
-        assert_eq!(command_for(&["echo hi && ls".into()]).value.unwrap(), "echo hi && ls");
-        assert_eq!(command_for(&["echo".into(), "a b".into(), "it's".into()]).value.unwrap(), r#"echo 'a b' 'it'\''s'"#);
+        assert_eq!(
+            command_for(&["echo hi && ls".into()]).value.unwrap(),
+            "echo hi && ls"
+        );
+        assert_eq!(
+            command_for(&["echo".into(), "a b".into(), "it's".into()])
+                .value
+                .unwrap(),
+            r#"echo 'a b' 'it'\''s'"#
+        );
     }
 }

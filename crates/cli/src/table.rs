@@ -12,5 +12,8 @@ pub fn render(header: &[&str], rows: Vec<Vec<String>>) -> String {
         t.add_row(r);
     }
     let text = t.to_string();
-    text.lines().map(|l| l.trim_end()).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| l.trim_end())
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -40,9 +40,15 @@ pub struct Launched {
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
     #[error("cannot create {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot start {program}: {source}")]
-    Spawn { program: String, source: std::io::Error },
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
     #[error("user '{0}' does not exist on this machine")]
     NoSuchUser(String),
 }

@@ -18,7 +18,10 @@ fn open_log(spec: &ProcessSpec, name: &str) -> Result<std::fs::File, ContainerEr
         .create(true)
         .append(true)
         .open(&path)
-        .map_err(|source| ContainerError::Io { path: path.display().to_string(), source })
+        .map_err(|source| ContainerError::Io {
+            path: path.display().to_string(),
+            source,
+        })
 }
 
 fn build(spec: &ProcessSpec) -> Result<std::process::Command, ContainerError> {
@@ -48,7 +51,11 @@ fn build(spec: &ProcessSpec) -> Result<std::process::Command, ContainerError> {
 
 /// Gives the sandbox to the user the container runs as.
 fn chown_sandbox(spec: &ProcessSpec, uid: nix::unistd::Uid, gid: nix::unistd::Gid) {
-    for p in [spec.sandbox.clone(), spec.sandbox.join("stdout"), spec.sandbox.join("stderr")] {
+    for p in [
+        spec.sandbox.clone(),
+        spec.sandbox.join("stdout"),
+        spec.sandbox.join("stderr"),
+    ] {
         if let Err(e) = nix::unistd::chown(&p, Some(uid), Some(gid)) {
             tracing::warn!(path = %p.display(), error = %e, "cannot chown sandbox");
         }
@@ -62,7 +69,10 @@ impl Containerizer for PosixContainerizer {
             let mut child = tokio::process::Command::from(cmd)
                 .kill_on_drop(false)
                 .spawn()
-                .map_err(|source| ContainerError::Spawn { program: spec.program.display().to_string(), source })?;
+                .map_err(|source| ContainerError::Spawn {
+                    program: spec.program.display().to_string(),
+                    source,
+                })?;
             let pid = child.id().unwrap_or(0);
             let (tx, rx) = tokio::sync::oneshot::channel();
             tokio::spawn(async move {
@@ -107,14 +117,28 @@ mod tests {
     async fn runs_in_sandbox_with_env_and_logs() {
         let dir = tempfile::tempdir().unwrap();
         let c = PosixContainerizer;
-        let l = c.launch(spec(dir.path(), "echo $GREETING; echo oops >&2; pwd; exit 3")).await.unwrap();
+        let l = c
+            .launch(spec(
+                dir.path(),
+                "echo $GREETING; echo oops >&2; pwd; exit 3",
+            ))
+            .await
+            .unwrap();
         let status = l.exit.await.unwrap();
-        assert_eq!(nix::sys::wait::WaitStatus::from_raw(nix::unistd::Pid::from_raw(1), status).ok(),
-            Some(nix::sys::wait::WaitStatus::Exited(nix::unistd::Pid::from_raw(1), 3)));
+        assert_eq!(
+            nix::sys::wait::WaitStatus::from_raw(nix::unistd::Pid::from_raw(1), status).ok(),
+            Some(nix::sys::wait::WaitStatus::Exited(
+                nix::unistd::Pid::from_raw(1),
+                3
+            ))
+        );
         let out = std::fs::read_to_string(dir.path().join("stdout")).unwrap();
         assert!(out.starts_with("hi\n"), "{out}");
         assert!(out.contains(&dir.path().display().to_string()));
-        assert_eq!(std::fs::read_to_string(dir.path().join("stderr")).unwrap(), "oops\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("stderr")).unwrap(),
+            "oops\n"
+        );
     }
 
     #[tokio::test]
@@ -127,18 +151,33 @@ mod tests {
         let path = dir.path().join("grandchild");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while !path.exists() || std::fs::read_to_string(&path).unwrap().trim().is_empty() {
-            assert!(tokio::time::Instant::now() < deadline, "grandchild never started");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "grandchild never started"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let gc: i32 = std::fs::read_to_string(&path).unwrap().trim().parse().unwrap();
+        let gc: i32 = std::fs::read_to_string(&path)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         c.destroy(l.pid).await;
-        let status = tokio::time::timeout(Duration::from_secs(5), l.exit).await.unwrap().unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(5), l.exit)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(libc_signaled(status), "status {status}");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while std::path::Path::new(&format!("/proc/{gc}/stat")).exists()
-            && !std::fs::read_to_string(format!("/proc/{gc}/stat")).unwrap_or_default().contains(") Z")
+            && !std::fs::read_to_string(format!("/proc/{gc}/stat"))
+                .unwrap_or_default()
+                .contains(") Z")
         {
-            assert!(tokio::time::Instant::now() < deadline, "grandchild {gc} survived");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "grandchild {gc} survived"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -8,12 +8,24 @@ use std::collections::{BTreeSet, HashMap};
 /// Parent of each process, read from /proc/<pid>/stat.
 fn parents() -> HashMap<u32, u32> {
     let mut map = HashMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return map };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return map;
+    };
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
         // Format: pid (comm) state ppid …; comm may contain spaces and parentheses.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
         if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|s| s.parse().ok()) {
             map.insert(pid, ppid);
         }
@@ -42,16 +54,23 @@ pub fn descendants(root: u32) -> BTreeSet<u32> {
 
 /// SIGKILLs `root`, its process group, and every descendant and their groups.
 pub fn kill_tree(root: u32) {
-    let all: Vec<u32> = descendants(root).into_iter().chain(std::iter::once(root)).collect();
+    let all: Vec<u32> = descendants(root)
+        .into_iter()
+        .chain(std::iter::once(root))
+        .collect();
     for pid in &all {
-        let Ok(raw) = i32::try_from(*pid) else { continue };
+        let Ok(raw) = i32::try_from(*pid) else {
+            continue;
+        };
         if raw <= 1 {
             continue;
         }
         let _ = kill(Pid::from_raw(raw), Signal::SIGSTOP);
     }
     for pid in &all {
-        let Ok(raw) = i32::try_from(*pid) else { continue };
+        let Ok(raw) = i32::try_from(*pid) else {
+            continue;
+        };
         if raw <= 1 {
             continue;
         }

@@ -268,29 +268,21 @@ impl Master {
         let Some(mut fw) = self.frameworks.remove(fid) else {
             return;
         };
-        let agents: BTreeSet<_> = fw
-            .tasks
-            .values()
-            .map(|t| t.task.agent_id.clone())
-            .chain(fw.executors.keys().cloned())
-            .chain(
-                fw.unreachable_tasks
-                    .values()
-                    .map(|t| t.task.agent_id.clone()),
-            )
-            .collect();
+        // Every registered agent is told, as Mesos does: one may hold tasks the master
+        // has not heard of yet (a launch in flight).
+        let agents: Vec<_> = self.agents.keys().cloned().collect();
         for aid in &agents {
-            self.send_agent(
-                aid,
-                ToAgent::ShutdownFramework(ShutdownFramework {
-                    framework_id: fid.clone(),
-                }),
-                out,
-            );
+            let msg = ToAgent::ShutdownFramework(ShutdownFramework {
+                framework_id: fid.clone(),
+            });
+            self.send_agent(aid, msg, out);
             if let Some(agent) = self.agents.get_mut(aid) {
+                let had = agent.tasks.iter().any(|(f, _)| f == fid);
                 agent.tasks.retain(|(f, _)| f != fid);
                 agent.pending_kills.retain(|(f, _)| f != fid);
-                self.dirty_agents.insert(aid.clone());
+                if had {
+                    self.dirty_agents.insert(aid.clone());
+                }
             }
         }
         for offer in fw.offers.clone() {

@@ -44,8 +44,11 @@ pub enum Input {
     Operator(OperatorInput),
     /// Periodic housekeeping: pings, timeouts, failovers.
     Tick,
-    /// Run an allocation cycle (interval, or soon after resources were freed).
+    /// Run a full allocation cycle over every agent (the allocation interval).
     Allocate,
+    /// Offer only what changed since the last cycle (resources just freed, new agents or
+    /// frameworks); the shell sends this when its request queue drains.
+    AllocateChanged,
 }
 
 /// Mutating operator calls.

@@ -141,7 +141,11 @@ impl Master {
                 Reply::None
             }
             Input::Allocate => {
-                self.allocate(now, out);
+                self.allocate(now, true, out);
+                Reply::None
+            }
+            Input::AllocateChanged => {
+                self.allocate(now, false, out);
                 Reply::None
             }
         }

@@ -27,10 +27,13 @@ pub(crate) fn resources_for(info: &FrameworkInfo, resources: &Resources) -> Vec<
 impl Master {
     /// Runs the allocator (over the agents whose resources changed, or all on the
     /// interval) and sends the resulting offers, one OFFERS event per framework.
-    pub(crate) fn allocate(&mut self, now: f64, out: &mut Vec<Effect>) {
-        self.metrics.allocation_runs += 1;
+    pub(crate) fn allocate(&mut self, now: f64, full: bool, out: &mut Vec<Effect>) {
         let agents: Vec<_> = std::mem::take(&mut self.dirty_agents).into_iter().collect();
-        let decisions = if agents.is_empty() {
+        if !full && agents.is_empty() {
+            return;
+        }
+        self.metrics.allocation_runs += 1;
+        let decisions = if full {
             self.allocator.allocate(now)
         } else {
             self.allocator.allocate_agents(now, &agents)

@@ -34,7 +34,10 @@ pub type Prelude = Box<dyn FnOnce(&Master) -> Bytes + Send>;
 /// A request to the event loop.
 pub enum Request {
     /// Feed one input and answer with the reply.
-    Step { input: Input, reply: oneshot::Sender<Reply> },
+    Step {
+        input: Input,
+        reply: oneshot::Sender<Reply>,
+    },
     /// Register a stream's sink (after queueing the prelude frame built from the core, if
     /// any), then feed the input that opened it (if any).
     OpenStream {
@@ -55,9 +58,17 @@ impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Request::Step { input, .. } => f.debug_struct("Step").field("input", input).finish(),
-            Request::OpenStream { conn, kind, .. } => f.debug_struct("OpenStream").field("conn", conn).field("kind", kind).finish(),
+            Request::OpenStream { conn, kind, .. } => f
+                .debug_struct("OpenStream")
+                .field("conn", conn)
+                .field("kind", kind)
+                .finish(),
             Request::Read(_) => f.write_str("Read"),
-            Request::StreamGone { conn, kind } => f.debug_struct("StreamGone").field("conn", conn).field("kind", kind).finish(),
+            Request::StreamGone { conn, kind } => f
+                .debug_struct("StreamGone")
+                .field("conn", conn)
+                .field("kind", kind)
+                .finish(),
         }
     }
 }
@@ -79,8 +90,14 @@ pub struct Clock {
 
 impl Clock {
     fn new() -> Self {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        Self { start: Instant::now(), start_wall: wall }
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        Self {
+            start: Instant::now(),
+            start_wall: wall,
+        }
     }
 
     /// Seconds since the epoch.
@@ -114,14 +131,29 @@ impl Handle {
         input: Option<Input>,
     ) -> Reply {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Request::OpenStream { conn, kind, sink, prelude, input, reply }).await.is_err() {
+        if self
+            .tx
+            .send(Request::OpenStream {
+                conn,
+                kind,
+                sink,
+                prelude,
+                input,
+                reply,
+            })
+            .await
+            .is_err()
+        {
             return Reply::Error(stopped());
         }
         rx.await.unwrap_or(Reply::Error(stopped()))
     }
 
     /// Runs `f` on the core and returns its result (None if the loop stopped).
-    pub async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Master, f64) -> T + Send + 'static) -> Option<T> {
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Master, f64) -> T + Send + 'static,
+    ) -> Option<T> {
         let (tx, rx) = oneshot::channel();
         let job: ReadFn = Box::new(move |m, now| {
             let _ = tx.send(f(m, now));
@@ -132,7 +164,9 @@ impl Handle {
 
     /// Reports a stream whose reader went away (callable from `Drop`).
     pub fn stream_gone(&self, conn: ConnId, kind: StreamKind) {
-        if let Err(mpsc::error::TrySendError::Full(req)) = self.tx.try_send(Request::StreamGone { conn, kind }) {
+        if let Err(mpsc::error::TrySendError::Full(req)) =
+            self.tx.try_send(Request::StreamGone { conn, kind })
+        {
             let tx = self.tx.clone();
             tokio::spawn(async move {
                 let _ = tx.send(req).await;
@@ -147,7 +181,10 @@ impl Handle {
 }
 
 fn stopped() -> strata_master_core::CallError {
-    strata_master_core::CallError { status: 503, message: "Master is shutting down".into() }
+    strata_master_core::CallError {
+        status: 503,
+        message: "Master is shutting down".into(),
+    }
 }
 
 fn core_config(flags: &MasterFlags, addr: SocketAddr) -> anyhow::Result<Config> {
@@ -174,19 +211,29 @@ fn core_config(flags: &MasterFlags, addr: SocketAddr) -> anyhow::Result<Config> 
 
 /// Opens the registry, builds the core and starts the loop and its timers.
 pub async fn spawn(flags: &MasterFlags, addr: SocketAddr) -> anyhow::Result<Handle> {
-    std::fs::create_dir_all(&flags.work_dir).with_context(|| format!("cannot create --work_dir {}", flags.work_dir))?;
+    std::fs::create_dir_all(&flags.work_dir)
+        .with_context(|| format!("cannot create --work_dir {}", flags.work_dir))?;
     let path = std::path::Path::new(&flags.work_dir).join("registry.redb");
-    let registry = RedbRegistry::open(&path).with_context(|| format!("cannot open the registry at {}", path.display()))?;
+    let registry = RedbRegistry::open(&path)
+        .with_context(|| format!("cannot open the registry at {}", path.display()))?;
     let state = registry.load()?;
     let clock = Clock::new();
     let cfg = core_config(flags, addr)?;
     tracing::info!(master_id = %cfg.master_id, agents = state.agents.len(), frameworks = state.frameworks.len(), "master recovered registry");
     let core = Master::new(cfg, state, clock.now());
     let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
-    let handle = Handle { tx, next_conn: Arc::new(AtomicU64::new(1)), clock };
+    let handle = Handle {
+        tx,
+        next_conn: Arc::new(AtomicU64::new(1)),
+        clock,
+    };
     tokio::spawn(run(core, rx, Box::new(registry), clock));
     spawn_timer(handle.clone(), Duration::from_millis(200), || Input::Tick);
-    spawn_timer(handle.clone(), Duration::from_secs_f64(flags.allocation_interval.max(0.01)), || Input::Allocate);
+    spawn_timer(
+        handle.clone(),
+        Duration::from_secs_f64(flags.allocation_interval.max(0.01)),
+        || Input::Allocate,
+    );
     Ok(handle)
 }
 
@@ -213,14 +260,25 @@ struct Shell {
     effects: Vec<Effect>,
 }
 
-async fn run(core: Master, mut rx: mpsc::Receiver<Request>, registry: Box<dyn Registry>, clock: Clock) {
-    let mut shell = Shell { core, registry, sinks: HashMap::new(), clock, effects: Vec::new() };
+async fn run(
+    core: Master,
+    mut rx: mpsc::Receiver<Request>,
+    registry: Box<dyn Registry>,
+    clock: Clock,
+) {
+    let mut shell = Shell {
+        core,
+        registry,
+        sinks: HashMap::new(),
+        clock,
+        effects: Vec::new(),
+    };
     while let Some(req) = rx.recv().await {
         shell.handle(req);
         // Resources freed by this request are offered as soon as the queue is drained,
         // which batches bursts and keeps single events fast.
         if shell.core.wants_allocation() && rx.is_empty() {
-            shell.step(Input::Allocate);
+            shell.step(Input::AllocateChanged);
         }
     }
 }
@@ -232,7 +290,14 @@ impl Shell {
                 let r = self.step(input);
                 let _ = reply.send(r);
             }
-            Request::OpenStream { conn, kind, sink, prelude, input, reply } => {
+            Request::OpenStream {
+                conn,
+                kind,
+                sink,
+                prelude,
+                input,
+                reply,
+            } => {
                 if let Some(prelude) = prelude {
                     let _ = sink.try_send(prelude(&self.core));
                 }
@@ -262,7 +327,11 @@ impl Shell {
     }
 
     fn sync_operator_count(&mut self) {
-        let n = self.sinks.values().filter(|(k, _)| *k == StreamKind::Operator).count();
+        let n = self
+            .sinks
+            .values()
+            .filter(|(k, _)| *k == StreamKind::Operator)
+            .count();
         self.core.set_operator_subscribers(n);
     }
 
@@ -294,8 +363,12 @@ impl Shell {
             }
             Effect::Operator { event } => {
                 let frame = recordio::encode(&strata_api::to_ascii_json_bytes(&event));
-                let conns: Vec<ConnId> =
-                    self.sinks.iter().filter(|(_, (k, _))| *k == StreamKind::Operator).map(|(c, _)| *c).collect();
+                let conns: Vec<ConnId> = self
+                    .sinks
+                    .iter()
+                    .filter(|(_, (k, _))| *k == StreamKind::Operator)
+                    .map(|(c, _)| *c)
+                    .collect();
                 for conn in conns {
                     self.push(conn, frame.clone());
                 }
@@ -309,10 +382,16 @@ impl Shell {
     }
 
     fn push(&mut self, conn: ConnId, frame: Bytes) {
-        let Some((kind, sink)) = self.sinks.get(&conn) else { return };
+        let Some((kind, sink)) = self.sinks.get(&conn) else {
+            return;
+        };
         if let Err(e) = sink.try_send(frame) {
             if let mpsc::error::TrySendError::Full(_) = e {
-                tracing::warn!(conn = conn.0, ?kind, "stream reader too slow; closing its stream");
+                tracing::warn!(
+                    conn = conn.0,
+                    ?kind,
+                    "stream reader too slow; closing its stream"
+                );
             }
             self.sinks.remove(&conn);
         }

@@ -15,7 +15,11 @@ pub struct MasterFlags {
     #[arg(long)]
     pub hostname: Option<String>,
     /// Directory for the registry (admitted agents, framework ids).
-    #[arg(long = "work_dir", default_value = "/var/lib/strata/master", env = "STRATA_MASTER_WORK_DIR")]
+    #[arg(
+        long = "work_dir",
+        default_value = "/var/lib/strata/master",
+        env = "STRATA_MASTER_WORK_DIR"
+    )]
     pub work_dir: String,
     /// Seconds between pings to each agent.
     #[arg(long = "agent_ping_interval", default_value_t = 3.0)]
@@ -64,15 +68,23 @@ impl MasterFlags {
 
     /// Parsed `--weights`.
     pub fn weights(&self) -> anyhow::Result<Vec<(String, f64)>> {
-        let Some(text) = self.weights.as_deref() else { return Ok(Vec::new()) };
+        let Some(text) = self.weights.as_deref() else {
+            return Ok(Vec::new());
+        };
         text.split(',')
             .filter(|s| !s.trim().is_empty())
             .map(|item| {
                 let (role, w) = item
                     .split_once('=')
                     .ok_or_else(|| anyhow::anyhow!("--weights item '{item}' is not role=weight"))?;
-                let w: f64 = w.trim().parse().map_err(|_| anyhow::anyhow!("--weights: '{w}' is not a number"))?;
-                anyhow::ensure!(w > 0.0 && w.is_finite(), "--weights: weight of '{role}' must be positive");
+                let w: f64 = w
+                    .trim()
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--weights: '{w}' is not a number"))?;
+                anyhow::ensure!(
+                    w > 0.0 && w.is_finite(),
+                    "--weights: weight of '{role}' must be positive"
+                );
                 Ok((role.trim().to_string(), w))
             })
             .collect()
@@ -85,12 +97,32 @@ impl MasterFlags {
             ("port".into(), self.port.to_string()),
             ("hostname".into(), self.hostname.clone().unwrap_or_default()),
             ("work_dir".into(), self.work_dir.clone()),
-            ("agent_ping_interval".into(), format!("{}secs", self.agent_ping_interval)),
-            ("max_agent_ping_timeouts".into(), self.max_agent_ping_timeouts.to_string()),
-            ("agent_reregister_timeout".into(), format!("{}secs", self.agent_reregister_timeout)),
-            ("allocation_interval".into(), format!("{}secs", self.allocation_interval)),
-            ("heartbeat_interval".into(), format!("{}secs", self.heartbeat_interval)),
-            ("offer_timeout".into(), self.offer_timeout.map(|t| format!("{t}secs")).unwrap_or_default()),
+            (
+                "agent_ping_interval".into(),
+                format!("{}secs", self.agent_ping_interval),
+            ),
+            (
+                "max_agent_ping_timeouts".into(),
+                self.max_agent_ping_timeouts.to_string(),
+            ),
+            (
+                "agent_reregister_timeout".into(),
+                format!("{}secs", self.agent_reregister_timeout),
+            ),
+            (
+                "allocation_interval".into(),
+                format!("{}secs", self.allocation_interval),
+            ),
+            (
+                "heartbeat_interval".into(),
+                format!("{}secs", self.heartbeat_interval),
+            ),
+            (
+                "offer_timeout".into(),
+                self.offer_timeout
+                    .map(|t| format!("{t}secs"))
+                    .unwrap_or_default(),
+            ),
             ("weights".into(), self.weights.clone().unwrap_or_default()),
         ]
     }

@@ -37,10 +37,18 @@ pub async fn start(flags: MasterFlags) -> anyhow::Result<RunningMaster> {
         let stop = async move {
             let _ = rx.wait_for(|v| *v).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::error!(error = %e, "master HTTP server failed");
         }
     });
     tracing::info!(%addr, "master listening");
-    Ok(RunningMaster { addr, handle, shutdown, server })
+    Ok(RunningMaster {
+        addr,
+        handle,
+        shutdown,
+        server,
+    })
 }

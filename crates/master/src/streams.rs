@@ -23,7 +23,13 @@ impl Drop for Guard {
 }
 
 /// A response body that forwards `rx` and adds `heartbeat` frames every `every`.
-pub fn body(handle: Handle, conn: ConnId, kind: StreamKind, rx: mpsc::Receiver<Bytes>, heartbeat: Option<(Duration, Bytes)>) -> Body {
+pub fn body(
+    handle: Handle,
+    conn: ConnId,
+    kind: StreamKind,
+    rx: mpsc::Receiver<Bytes>,
+    heartbeat: Option<(Duration, Bytes)>,
+) -> Body {
     let guard = Guard { handle, conn, kind };
     let interval = heartbeat.as_ref().map(|(every, _)| {
         let mut i = tokio::time::interval_at(tokio::time::Instant::now() + *every, *every);
@@ -41,7 +47,12 @@ pub fn body(handle: Handle, conn: ConnId, kind: StreamKind, rx: mpsc::Receiver<B
             },
             None => rx.recv().await,
         };
-        next.map(|bytes| (Ok::<Bytes, std::convert::Infallible>(bytes), (rx, interval, frame, guard)))
+        next.map(|bytes| {
+            (
+                Ok::<Bytes, std::convert::Infallible>(bytes),
+                (rx, interval, frame, guard),
+            )
+        })
     });
     Body::from_stream(s)
 }

@@ -16,7 +16,9 @@ pub struct RedbRegistry {
 
 impl std::fmt::Debug for RedbRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedbRegistry").field("path", &self.path).finish()
+        f.debug_struct("RedbRegistry")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -24,7 +26,10 @@ impl RedbRegistry {
     /// Opens (creating if needed) the registry file at `path`.
     pub fn open(path: &Path) -> Result<Self, RegistryError> {
         let db = Database::create(path).map_err(|e| storage(path, e))?;
-        let me = Self { db, path: path.to_path_buf() };
+        let me = Self {
+            db,
+            path: path.to_path_buf(),
+        };
         // Create the tables so reads of a fresh file succeed.
         let tx = me.db.begin_write().map_err(|e| storage(path, e))?;
         tx.open_table(AGENTS).map_err(|e| storage(path, e))?;
@@ -39,11 +44,17 @@ impl RedbRegistry {
 }
 
 fn storage(path: &Path, e: impl std::fmt::Display) -> RegistryError {
-    RegistryError::Storage { path: path.display().to_string(), message: e.to_string() }
+    RegistryError::Storage {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
 }
 
 fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, RegistryError> {
-    serde_json::from_slice(bytes).map_err(|e| RegistryError::Corrupt { key: key.to_string(), message: e.to_string() })
+    serde_json::from_slice(bytes).map_err(|e| RegistryError::Corrupt {
+        key: key.to_string(),
+        message: e.to_string(),
+    })
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -58,13 +69,17 @@ impl Registry for RedbRegistry {
         for row in agents.iter().map_err(|e| self.err(e))? {
             let (k, v) = row.map_err(|e| self.err(e))?;
             let key = format!("agents/{}", k.value());
-            state.agents.insert(k.value().to_string(), decode(&key, v.value())?);
+            state
+                .agents
+                .insert(k.value().to_string(), decode(&key, v.value())?);
         }
         let frameworks = tx.open_table(FRAMEWORKS).map_err(|e| self.err(e))?;
         for row in frameworks.iter().map_err(|e| self.err(e))? {
             let (k, v) = row.map_err(|e| self.err(e))?;
             let key = format!("frameworks/{}", k.value());
-            state.frameworks.insert(k.value().to_string(), decode(&key, v.value())?);
+            state
+                .frameworks
+                .insert(k.value().to_string(), decode(&key, v.value())?);
         }
         Ok(state)
     }
@@ -77,24 +92,35 @@ impl Registry for RedbRegistry {
             for op in ops {
                 match op {
                     Op::AdmitAgent { id, record } => {
-                        agents.insert(id.as_str(), encode(record).as_slice()).map_err(|e| self.err(e))?;
+                        agents
+                            .insert(id.as_str(), encode(record).as_slice())
+                            .map_err(|e| self.err(e))?;
                     }
                     Op::MarkUnreachable { id, .. } | Op::MarkGone { id } => {
-                        let current = agents.get(id.as_str()).map_err(|e| self.err(e))?.map(|v| v.value().to_vec());
+                        let current = agents
+                            .get(id.as_str())
+                            .map_err(|e| self.err(e))?
+                            .map(|v| v.value().to_vec());
                         if let Some(bytes) = current {
                             let mut record: AgentRecord = decode(id, &bytes)?;
                             match op {
-                                Op::MarkUnreachable { time, .. } => record.unreachable_since = Some(*time),
+                                Op::MarkUnreachable { time, .. } => {
+                                    record.unreachable_since = Some(*time)
+                                }
                                 _ => record.gone = true,
                             }
-                            agents.insert(id.as_str(), encode(&record).as_slice()).map_err(|e| self.err(e))?;
+                            agents
+                                .insert(id.as_str(), encode(&record).as_slice())
+                                .map_err(|e| self.err(e))?;
                         }
                     }
                     Op::RemoveAgent { id } => {
                         agents.remove(id.as_str()).map_err(|e| self.err(e))?;
                     }
                     Op::PutFramework { id, info } => {
-                        frameworks.insert(id.as_str(), encode(info).as_slice()).map_err(|e| self.err(e))?;
+                        frameworks
+                            .insert(id.as_str(), encode(info).as_slice())
+                            .map_err(|e| self.err(e))?;
                     }
                     Op::RemoveFramework { id } => {
                         frameworks.remove(id.as_str()).map_err(|e| self.err(e))?;
@@ -113,16 +139,43 @@ mod tests {
     use strata_api::{AgentInfo, FrameworkInfo};
 
     fn ops() -> Vec<Op> {
-        let info = AgentInfo { hostname: "h".into(), port: 5051, resources: vec![], attributes: vec![], id: None, domain: None };
-        let record = AgentRecord { info, address: "127.0.0.1:5051".into(), unreachable_since: None, gone: false };
+        let info = AgentInfo {
+            hostname: "h".into(),
+            port: 5051,
+            resources: vec![],
+            attributes: vec![],
+            id: None,
+            domain: None,
+        };
+        let record = AgentRecord {
+            info,
+            address: "127.0.0.1:5051".into(),
+            unreachable_since: None,
+            gone: false,
+        };
         let fw: FrameworkInfo = serde_json::from_str(r#"{"user":"u","name":"n"}"#).unwrap();
         vec![
-            Op::AdmitAgent { id: "a1".into(), record: record.clone() },
-            Op::AdmitAgent { id: "a2".into(), record },
-            Op::MarkUnreachable { id: "a1".into(), time: 12.5 },
+            Op::AdmitAgent {
+                id: "a1".into(),
+                record: record.clone(),
+            },
+            Op::AdmitAgent {
+                id: "a2".into(),
+                record,
+            },
+            Op::MarkUnreachable {
+                id: "a1".into(),
+                time: 12.5,
+            },
             Op::MarkGone { id: "a2".into() },
-            Op::PutFramework { id: "f1".into(), info: fw.clone() },
-            Op::PutFramework { id: "f2".into(), info: fw },
+            Op::PutFramework {
+                id: "f1".into(),
+                info: fw.clone(),
+            },
+            Op::PutFramework {
+                id: "f2".into(),
+                info: fw,
+            },
             Op::RemoveFramework { id: "f2".into() },
         ]
     }

@@ -40,17 +40,29 @@ impl Scheduler {
         let url = format!("http://{master}/api/v1/scheduler");
         let call = Call {
             framework_id: info.id.clone(),
-            body: Command::Subscribe(Subscribe { framework_info: info, suppressed_roles: vec![], offer_constraints: None }),
+            body: Command::Subscribe(Subscribe {
+                framework_info: info,
+                suppressed_roles: vec![],
+                offer_constraints: None,
+            }),
         };
         let mut events = client.stream(&url, &[], &call).await?;
-        let stream_id = events.header("mesos-stream-id").ok_or(SchedulerError::NoStreamId)?;
+        let stream_id = events
+            .header("mesos-stream-id")
+            .ok_or(SchedulerError::NoStreamId)?;
         let first: Option<Event> = events.next().await?;
         let framework_id = match first {
             Some(Event::Subscribed(s)) => s.framework_id,
             Some(Event::Error(e)) => return Err(SchedulerError::Error(e.message)),
             other => return Err(SchedulerError::NoSubscribed(format!("{other:?}"))),
         };
-        Ok(Self { events, session: Session::new(framework_id), client, url, stream_id })
+        Ok(Self {
+            events,
+            session: Session::new(framework_id),
+            client,
+            url,
+            stream_id,
+        })
     }
 
     /// The framework id the master assigned.
@@ -70,14 +82,30 @@ impl Scheduler {
 
     /// Sends a call (framework id and stream id added); any non-2xx status is an error.
     pub async fn call(&self, body: Command) -> Result<(), SchedulerError> {
-        let call = Call { framework_id: Some(self.framework_id().clone()), body };
-        self.client.call(&self.url, &[("Mesos-Stream-Id", self.stream_id.as_str())], &call).await?;
+        let call = Call {
+            framework_id: Some(self.framework_id().clone()),
+            body,
+        };
+        self.client
+            .call(
+                &self.url,
+                &[("Mesos-Stream-Id", self.stream_id.as_str())],
+                &call,
+            )
+            .await?;
         Ok(())
     }
 
     /// Acknowledges an update if it carries a uuid.
     pub async fn acknowledge(&self, status: &TaskStatus) -> Result<(), SchedulerError> {
-        let (Some(uuid), Some(agent_id)) = (status.uuid.clone(), status.agent_id.clone()) else { return Ok(()) };
-        self.call(Command::Acknowledge(Acknowledge { agent_id, task_id: status.task_id.clone(), uuid })).await
+        let (Some(uuid), Some(agent_id)) = (status.uuid.clone(), status.agent_id.clone()) else {
+            return Ok(());
+        };
+        self.call(Command::Acknowledge(Acknowledge {
+            agent_id,
+            task_id: status.task_id.clone(),
+            uuid,
+        }))
+        .await
     }
 }

@@ -23,7 +23,11 @@ pub struct Session {
 impl Session {
     /// A session for a subscribed framework.
     pub fn new(framework_id: FrameworkId) -> Self {
-        Self { framework_id, offers: BTreeMap::new(), tasks: BTreeMap::new() }
+        Self {
+            framework_id,
+            offers: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+        }
     }
 
     /// The framework id.
@@ -43,7 +47,8 @@ impl Session {
                 self.offers.remove(&r.offer_id);
             }
             Event::Update(u) => {
-                self.tasks.insert(u.status.task_id.clone(), u.status.clone());
+                self.tasks
+                    .insert(u.status.task_id.clone(), u.status.clone());
             }
             _ => {}
         }
@@ -51,7 +56,9 @@ impl Session {
 
     /// Takes an offer out of the outstanding set (about to accept or decline it).
     pub fn take_offer(&mut self, id: &OfferId) -> Result<Offer, SessionError> {
-        self.offers.remove(id).ok_or_else(|| SessionError::UnknownOffer(id.to_string()))
+        self.offers
+            .remove(id)
+            .ok_or_else(|| SessionError::UnknownOffer(id.to_string()))
     }
 
     /// Outstanding offers.
@@ -81,14 +88,21 @@ mod tests {
     #[test]
     fn tracks_offers_and_tasks() {
         let mut s = Session::new(FrameworkId::new("f"));
-        s.observe(&Event::Offers(Offers { offers: vec![offer("o1"), offer("o2")] }));
-        s.observe(&Event::Rescind(Rescind { offer_id: OfferId::new("o1") }));
+        s.observe(&Event::Offers(Offers {
+            offers: vec![offer("o1"), offer("o2")],
+        }));
+        s.observe(&Event::Rescind(Rescind {
+            offer_id: OfferId::new("o1"),
+        }));
         assert_eq!(s.offers().count(), 1);
         assert!(s.take_offer(&OfferId::new("o1")).is_err());
         assert!(s.take_offer(&OfferId::new("o2")).is_ok());
         let mut st = TaskStatus::new(TaskId::new("t"), TaskState::Running);
         st.agent_id = Some(AgentId::new("a"));
         s.observe(&Event::Update(Update { status: st }));
-        assert_eq!(s.task(&TaskId::new("t")).map(|t| t.state), Some(TaskState::Running));
+        assert_eq!(
+            s.task(&TaskId::new("t")).map(|t| t.state),
+            Some(TaskState::Running)
+        );
     }
 }

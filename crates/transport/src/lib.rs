@@ -18,13 +18,21 @@ pub enum TransportError {
     #[error("cannot reach {url}: {message}")]
     Connect { url: String, message: String },
     #[error("{url} answered {status}: {body}")]
-    Status { url: String, status: u16, body: String },
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
     #[error("reply from {url} is not valid JSON: {message}")]
     Json { url: String, message: String },
     #[error("reply from {url} is larger than {limit} bytes")]
     TooLarge { url: String, limit: usize },
     #[error("event stream from {url} is corrupt: {source}")]
-    Stream { url: String, #[source] source: DecodeError },
+    Stream {
+        url: String,
+        #[source]
+        source: DecodeError,
+    },
 }
 
 impl TransportError {
@@ -48,7 +56,10 @@ pub struct Reply {
 impl Reply {
     /// Parses the body as JSON.
     pub fn json<T: DeserializeOwned>(&self, url: &str) -> Result<T, TransportError> {
-        serde_json::from_slice(&self.body).map_err(|e| TransportError::Json { url: url.to_string(), message: e.to_string() })
+        serde_json::from_slice(&self.body).map_err(|e| TransportError::Json {
+            url: url.to_string(),
+            message: e.to_string(),
+        })
     }
 }
 
@@ -84,7 +95,11 @@ impl Client {
         headers: &[(&str, &str)],
         body: &T,
     ) -> Result<Reply, TransportError> {
-        let mut req = self.inner.post(url).header("content-type", "application/json").header("accept", "application/json");
+        let mut req = self
+            .inner
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json");
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -98,7 +113,12 @@ impl Client {
     }
 
     /// Like [`Client::post_json`] but a non-2xx status is an error.
-    pub async fn call<T: Serialize + ?Sized>(&self, url: &str, headers: &[(&str, &str)], body: &T) -> Result<Reply, TransportError> {
+    pub async fn call<T: Serialize + ?Sized>(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &T,
+    ) -> Result<Reply, TransportError> {
         let reply = self.post_json(url, headers, body).await?;
         ok_or_status(url, reply)
     }
@@ -109,12 +129,20 @@ impl Client {
         reply.json(url)
     }
 
-    async fn finish(&self, url: &str, req: reqwest::RequestBuilder) -> Result<Reply, TransportError> {
+    async fn finish(
+        &self,
+        url: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<Reply, TransportError> {
         let resp = req.send().await.map_err(|e| connect_error(url, e))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = read_limited(url, resp).await?;
-        Ok(Reply { status, headers, body })
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// Opens an event stream: POSTs `body`, expects 200, and yields RecordIO records.
@@ -124,19 +152,36 @@ impl Client {
         headers: &[(&str, &str)],
         body: &T,
     ) -> Result<EventStream, TransportError> {
-        let mut req = self.inner.post(url).header("content-type", "application/json").header("accept", "application/json");
+        let mut req = self
+            .inner
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json");
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = req.body(strata_api::to_ascii_json_bytes(body)).send().await.map_err(|e| connect_error(url, e))?;
+        let resp = req
+            .body(strata_api::to_ascii_json_bytes(body))
+            .send()
+            .await
+            .map_err(|e| connect_error(url, e))?;
         let status = resp.status().as_u16();
         if status != 200 {
             let body = read_limited(url, resp).await.unwrap_or_default();
             let body = String::from_utf8_lossy(&body).into_owned();
-            return Err(TransportError::Status { url: url.to_string(), status, body });
+            return Err(TransportError::Status {
+                url: url.to_string(),
+                status,
+                body,
+            });
         }
         let headers = resp.headers().clone();
-        Ok(EventStream { url: url.to_string(), headers, body: Box::pin(resp.bytes_stream()), decoder: Decoder::default() })
+        Ok(EventStream {
+            url: url.to_string(),
+            headers,
+            body: Box::pin(resp.bytes_stream()),
+            decoder: Decoder::default(),
+        })
     }
 }
 
@@ -145,7 +190,11 @@ fn ok_or_status(url: &str, reply: Reply) -> Result<Reply, TransportError> {
         Ok(reply)
     } else {
         let body = String::from_utf8_lossy(&reply.body).into_owned();
-        Err(TransportError::Status { url: url.to_string(), status: reply.status, body })
+        Err(TransportError::Status {
+            url: url.to_string(),
+            status: reply.status,
+            body,
+        })
     }
 }
 
@@ -156,7 +205,10 @@ fn connect_error(url: &str, e: reqwest::Error) -> TransportError {
         message = format!("{message}: {s}");
         source = s.source();
     }
-    TransportError::Connect { url: url.to_string(), message }
+    TransportError::Connect {
+        url: url.to_string(),
+        message,
+    }
 }
 
 async fn read_limited(url: &str, resp: reqwest::Response) -> Result<Bytes, TransportError> {
@@ -165,14 +217,18 @@ async fn read_limited(url: &str, resp: reqwest::Response) -> Result<Bytes, Trans
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| connect_error(url, e))?;
         if body.len() + chunk.len() > MAX_REPLY_BYTES {
-            return Err(TransportError::TooLarge { url: url.to_string(), limit: MAX_REPLY_BYTES });
+            return Err(TransportError::TooLarge {
+                url: url.to_string(),
+                limit: MAX_REPLY_BYTES,
+            });
         }
         body.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(body))
 }
 
-type ByteStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+type ByteStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
 /// A RecordIO event stream.
 pub struct EventStream {
@@ -185,20 +241,32 @@ pub struct EventStream {
 
 impl std::fmt::Debug for EventStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventStream").field("url", &self.url).finish()
+        f.debug_struct("EventStream")
+            .field("url", &self.url)
+            .finish()
     }
 }
 
 impl EventStream {
     /// A response header as text.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
 
     /// The next raw record; `Ok(None)` when the server closed the stream.
     pub async fn next_record(&mut self) -> Result<Option<Bytes>, TransportError> {
         loop {
-            if let Some(r) = self.decoder.next_record().map_err(|source| TransportError::Stream { url: self.url.clone(), source })? {
+            if let Some(r) =
+                self.decoder
+                    .next_record()
+                    .map_err(|source| TransportError::Stream {
+                        url: self.url.clone(),
+                        source,
+                    })?
+            {
                 return Ok(Some(r));
             }
             match self.body.next().await {
@@ -213,9 +281,14 @@ impl EventStream {
     pub async fn next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, TransportError> {
         match self.next_record().await? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| TransportError::Json { url: self.url.clone(), message: e.to_string() }),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| TransportError::Json {
+                        url: self.url.clone(),
+                        message: e.to_string(),
+                    })
+            }
         }
     }
 }

@@ -17,7 +17,12 @@ pub async fn handle(State(app): State<App>, headers: HeaderMap, body: Bytes) -> 
     }
     let call: Call = match serde_json::from_slice(&body) {
         Ok(c) => c,
-        Err(e) => return text(StatusCode::BAD_REQUEST, &format!("Failed to parse body into executor Call: {e}")),
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                &format!("Failed to parse body into executor Call: {e}"),
+            )
+        }
     };
     match call.body {
         CallBody::Subscribe(sub) => {
@@ -31,14 +36,27 @@ pub async fn handle(State(app): State<App>, headers: HeaderMap, body: Bytes) -> 
             };
             match app.handle.open_stream(conn, tx, input).await {
                 Reply::Stream => stream_response(app.handle.clone(), conn, rx),
-                Reply::Error(status, msg) => text(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), &msg),
-                _ => text(StatusCode::INTERNAL_SERVER_ERROR, "unexpected reply to SUBSCRIBE"),
+                Reply::Error(status, msg) => text(
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                    &msg,
+                ),
+                _ => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "unexpected reply to SUBSCRIBE",
+                ),
             }
         }
         body => {
-            let input = Input::ExecutorCall { framework_id: call.framework_id, executor_id: call.executor_id, body: Box::new(body) };
+            let input = Input::ExecutorCall {
+                framework_id: call.framework_id,
+                executor_id: call.executor_id,
+                body: Box::new(body),
+            };
             match app.handle.step(input).await {
-                Reply::Error(status, msg) => text(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), &msg),
+                Reply::Error(status, msg) => text(
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                    &msg,
+                ),
                 _ => (StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response(),
             }
         }
@@ -56,14 +74,25 @@ impl Drop for Guard {
     }
 }
 
-fn stream_response(handle: Handle, conn: ConnId, rx: tokio::sync::mpsc::Receiver<Bytes>) -> Response {
+fn stream_response(
+    handle: Handle,
+    conn: ConnId,
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+) -> Response {
     let guard = Guard { handle, conn };
     let s = stream::unfold((rx, guard), |(mut rx, guard)| async move {
-        rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), (rx, guard)))
+        rx.recv()
+            .await
+            .map(|b| (Ok::<Bytes, std::convert::Infallible>(b), (rx, guard)))
     });
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from_stream(s))
-        .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "cannot build the stream response"))
+        .unwrap_or_else(|_| {
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot build the stream response",
+            )
+        })
 }

@@ -19,7 +19,11 @@ fn error(e: FileError) -> Response {
 
 async fn resolve(app: &App, q: &HashMap<String, String>) -> Result<PathBuf, FileError> {
     let requested = q.get("path").cloned().unwrap_or_default();
-    let agent_id = app.handle.read(|a, _| a.agent_id().map(|i| i.to_string())).await.flatten();
+    let agent_id = app
+        .handle
+        .read(|a, _| a.agent_id().map(|i| i.to_string()))
+        .await
+        .flatten();
     files::resolve(&app.work_dir, agent_id.as_deref(), &requested)
 }
 
@@ -34,33 +38,57 @@ pub async fn read(State(app): State<App>, Query(q): Query<HashMap<String, String
     let offset = match q.get("offset").map(|s| s.parse::<i64>()) {
         None => 0,
         Some(Ok(n)) => n,
-        Some(Err(_)) => return text(StatusCode::BAD_REQUEST, "Failed to parse offset: not a number"),
+        Some(Err(_)) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "Failed to parse offset: not a number",
+            )
+        }
     };
     let length = match q.get("length").map(|s| s.parse::<i64>()) {
         None => None,
         Some(Ok(n)) if n < 0 => None,
         Some(Ok(n)) => Some(n as u64),
-        Some(Err(_)) => return text(StatusCode::BAD_REQUEST, "Failed to parse length: not a number"),
+        Some(Err(_)) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "Failed to parse length: not a number",
+            )
+        }
     };
-    match resolve(&app, &q).await.and_then(|p| files::read(&p, offset, length)) {
+    match resolve(&app, &q)
+        .await
+        .and_then(|p| files::read(&p, offset, length))
+    {
         Ok(v) => json_response(&v),
         Err(e) => error(e),
     }
 }
 
-pub async fn download(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn download(
+    State(app): State<App>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let path = match resolve(&app, &q).await {
         Ok(p) => p,
         Err(e) => return error(e),
     };
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
-        Err(e) => return text(StatusCode::NOT_FOUND, &format!("cannot open {}: {e}", path.display())),
+        Err(e) => {
+            return text(
+                StatusCode::NOT_FOUND,
+                &format!("cannot open {}: {e}", path.display()),
+            )
+        }
     };
     if path.is_dir() {
         return text(StatusCode::BAD_REQUEST, "Cannot download a directory");
     }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let s = futures_util::stream::unfold(file, |mut f| async move {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0u8; 64 * 1024];
@@ -76,7 +104,15 @@ pub async fn download(State(app): State<App>, Query(q): Query<HashMap<String, St
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/octet-stream")
-        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", name.replace('"', "")))
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}\"", name.replace('"', "")),
+        )
         .body(Body::from_stream(s))
-        .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "cannot build the response"))
+        .unwrap_or_else(|_| {
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot build the response",
+            )
+        })
 }

@@ -18,11 +18,16 @@ pub async fn state(State(app): State<App>) -> Response {
 
 pub async fn flags(State(app): State<App>) -> Response {
     let v = app.handle.read(|a, _| json!({"flags": a.config().flags.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()})).await;
-    v.map(|v| json_response(&v)).unwrap_or_else(|| text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"))
+    v.map(|v| json_response(&v))
+        .unwrap_or_else(|| text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"))
 }
 
 pub async fn metrics(State(app): State<App>) -> Response {
-    match app.handle.read(|a, now| json!(views::metrics(a, now))).await {
+    match app
+        .handle
+        .read(|a, now| json!(views::metrics(a, now)))
+        .await
+    {
         Some(v) => json_response(&v),
         None => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
     }
@@ -43,7 +48,9 @@ pub async fn operator(State(app): State<App>, headers: HeaderMap, body: Bytes) -
     }
     let call = match OperatorCall::parse(&body) {
         Ok(c) => c,
-        Err(e @ OperatorCallError::Unsupported(_)) => return text(StatusCode::NOT_IMPLEMENTED, &e.to_string()),
+        Err(e @ OperatorCallError::Unsupported(_)) => {
+            return text(StatusCode::NOT_IMPLEMENTED, &e.to_string())
+        }
         Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let kind = call.kind;
@@ -67,7 +74,13 @@ pub async fn operator(State(app): State<App>, headers: HeaderMap, body: Bytes) -
         .await;
     match v {
         Some(Some(body)) => json_response(&response(kind, body)),
-        Some(None) => text(StatusCode::NOT_IMPLEMENTED, &format!("{} is not supported by this Strata agent yet", kind.as_str())),
+        Some(None) => text(
+            StatusCode::NOT_IMPLEMENTED,
+            &format!(
+                "{} is not supported by this Strata agent yet",
+                kind.as_str()
+            ),
+        ),
         None => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
     }
 }

@@ -29,7 +29,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(handle: Handle, flags: &MasterFlags) -> Self {
-        Self { handle, heartbeat: Duration::from_secs_f64(flags.heartbeat_interval.max(0.05)) }
+        Self {
+            handle,
+            heartbeat: Duration::from_secs_f64(flags.heartbeat_interval.max(0.05)),
+        }
     }
 }
 
@@ -39,7 +42,9 @@ type App = Arc<AppState>;
 fn both(router: Router<App>, paths: &[&str], handler: MethodRouter<App>) -> Router<App> {
     let mut r = router;
     for p in paths {
-        r = r.route(p, handler.clone()).route(&format!("{p}/"), handler.clone());
+        r = r
+            .route(p, handler.clone())
+            .route(&format!("{p}/"), handler.clone());
     }
     r
 }
@@ -48,55 +53,144 @@ fn both(router: Router<App>, paths: &[&str], handler: MethodRouter<App>) -> Rout
 pub fn router(state: App) -> Router {
     let max_body = 8 << 20;
     let mut r = Router::new();
-    r = both(r, &["/api/v1/scheduler", "/master/api/v1/scheduler"], post(scheduler::handle));
-    r = both(r, &["/api/v1", "/api/v1/operator", "/master/api/v1"], post(operator::handle));
-    r = r.route(strata_api::agent_link::CONNECT_PATH, post(agent_link::connect));
-    r = r.route(strata_api::agent_link::MESSAGE_PATH, post(agent_link::message));
-    r = both(r, &["/master/state", "/state", "/master/state.json", "/state.json"], get(read::state));
-    r = both(r, &["/master/state-summary", "/state-summary"], get(read::state_summary));
-    r = both(r, &["/master/frameworks", "/frameworks", "/master/frameworks.json"], get(read::frameworks));
-    r = both(r, &["/master/slaves", "/slaves", "/master/slaves.json"], get(read::slaves));
-    r = both(r, &["/master/tasks", "/tasks", "/master/tasks.json", "/tasks.json"], get(read::tasks));
-    r = both(r, &["/master/roles", "/roles", "/master/roles.json"], get(read::roles));
+    r = both(
+        r,
+        &["/api/v1/scheduler", "/master/api/v1/scheduler"],
+        post(scheduler::handle),
+    );
+    r = both(
+        r,
+        &["/api/v1", "/api/v1/operator", "/master/api/v1"],
+        post(operator::handle),
+    );
+    r = r.route(
+        strata_api::agent_link::CONNECT_PATH,
+        post(agent_link::connect),
+    );
+    r = r.route(
+        strata_api::agent_link::MESSAGE_PATH,
+        post(agent_link::message),
+    );
+    r = both(
+        r,
+        &[
+            "/master/state",
+            "/state",
+            "/master/state.json",
+            "/state.json",
+        ],
+        get(read::state),
+    );
+    r = both(
+        r,
+        &["/master/state-summary", "/state-summary"],
+        get(read::state_summary),
+    );
+    r = both(
+        r,
+        &[
+            "/master/frameworks",
+            "/frameworks",
+            "/master/frameworks.json",
+        ],
+        get(read::frameworks),
+    );
+    r = both(
+        r,
+        &["/master/slaves", "/slaves", "/master/slaves.json"],
+        get(read::slaves),
+    );
+    r = both(
+        r,
+        &[
+            "/master/tasks",
+            "/tasks",
+            "/master/tasks.json",
+            "/tasks.json",
+        ],
+        get(read::tasks),
+    );
+    r = both(
+        r,
+        &["/master/roles", "/roles", "/master/roles.json"],
+        get(read::roles),
+    );
     r = both(r, &["/master/flags", "/flags"], get(read::flags));
     r = both(r, &["/metrics/snapshot"], get(read::metrics));
     r = both(r, &["/version"], get(read::version));
-    r = both(r, &["/health", "/master/health"], get(|| async { StatusCode::OK }));
+    r = both(
+        r,
+        &["/health", "/master/health"],
+        get(|| async { StatusCode::OK }),
+    );
     r = both(r, &["/master/redirect", "/redirect"], get(read::redirect));
-    r.fallback(not_found).layer(DefaultBodyLimit::max(max_body)).with_state(state)
+    r.fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
-    text(StatusCode::NOT_FOUND, &format!("No endpoint at '{}'; see docs/ARCHITECTURE.md for the API map", uri.path()))
+    text(
+        StatusCode::NOT_FOUND,
+        &format!(
+            "No endpoint at '{}'; see docs/ARCHITECTURE.md for the API map",
+            uri.path()
+        ),
+    )
 }
 
 /// A text/plain response.
 pub fn text(status: StatusCode, message: &str) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message.to_string(),
+    )
+        .into_response()
 }
 
 /// The response for a core error.
 pub fn call_error(e: CallError) -> Response {
-    text(StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &e.message)
+    text(
+        StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &e.message,
+    )
 }
 
 /// A JSON response from a serde value (ASCII-escaped, compact).
 pub fn json_response(value: &serde_json::Value) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], strata_api::to_ascii_json(value)).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        strata_api::to_ascii_json(value),
+    )
+        .into_response()
 }
 
 /// Mesos' request Content-Type rule: missing → 400; JSON only here (protobuf → 415).
 pub fn require_json(headers: &HeaderMap) -> Result<(), Response> {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
-        return Err(text(StatusCode::BAD_REQUEST, "Expecting 'Content-Type' to be present"));
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(text(
+            StatusCode::BAD_REQUEST,
+            "Expecting 'Content-Type' to be present",
+        ));
     };
     let ct = ct.to_ascii_lowercase();
     if ct.starts_with("application/json") {
         Ok(())
     } else if ct.starts_with("application/x-protobuf") {
-        Err(text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Strata speaks the v1 API in JSON only: send 'Content-Type: application/json'"))
+        Err(text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Strata speaks the v1 API in JSON only: send 'Content-Type: application/json'",
+        ))
     } else {
-        Err(text(StatusCode::UNSUPPORTED_MEDIA_TYPE, &format!("Expecting 'Content-Type' of application/json, got '{ct}'")))
+        Err(text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &format!("Expecting 'Content-Type' of application/json, got '{ct}'"),
+        ))
     }
 }
 
@@ -106,12 +200,18 @@ pub fn accepts_json(headers: &HeaderMap) -> bool {
         None => true,
         Some(a) => a.split(',').any(|part| {
             let t = part.split(';').next().unwrap_or("").trim();
-            matches!(t, "application/json" | "*/*" | "application/*" | "application/recordio")
+            matches!(
+                t,
+                "application/json" | "*/*" | "application/*" | "application/recordio"
+            )
         }),
     }
 }
 
 /// 406 for an unsatisfiable Accept.
 pub fn not_acceptable() -> Response {
-    text(StatusCode::NOT_ACCEPTABLE, "Expecting 'Accept' to allow application/json")
+    text(
+        StatusCode::NOT_ACCEPTABLE,
+        "Expecting 'Accept' to allow application/json",
+    )
 }

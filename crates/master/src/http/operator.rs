@@ -26,7 +26,9 @@ pub async fn handle(State(app): State<App>, headers: HeaderMap, body: Bytes) -> 
     }
     let call = match OperatorCall::parse(&body) {
         Ok(c) => c,
-        Err(e @ OperatorCallError::Unsupported(_)) => return text(StatusCode::NOT_IMPLEMENTED, &e.to_string()),
+        Err(e @ OperatorCallError::Unsupported(_)) => {
+            return text(StatusCode::NOT_IMPLEMENTED, &e.to_string())
+        }
         Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     match call.kind {
@@ -86,27 +88,49 @@ fn strata_kill_task(body: &[u8]) -> Option<Result<Input, String>> {
         None => Err("Expecting 'kill_task.task_id' to be present".to_string()),
         Some(id) => Ok(Input::Operator(OperatorInput::KillTask {
             task_id: strata_api::TaskId::new(id),
-            framework_id: p.pointer("/framework_id/value").and_then(Value::as_str).map(FrameworkId::new),
+            framework_id: p
+                .pointer("/framework_id/value")
+                .and_then(Value::as_str)
+                .map(FrameworkId::new),
         })),
     })
 }
 
 fn teardown_input(p: &Value) -> Result<Input, String> {
-    let id = p.pointer("/framework_id/value").and_then(Value::as_str).ok_or("Expecting 'teardown.framework_id' to be present")?;
-    Ok(Input::Operator(OperatorInput::Teardown { framework_id: FrameworkId::new(id) }))
+    let id = p
+        .pointer("/framework_id/value")
+        .and_then(Value::as_str)
+        .ok_or("Expecting 'teardown.framework_id' to be present")?;
+    Ok(Input::Operator(OperatorInput::Teardown {
+        framework_id: FrameworkId::new(id),
+    }))
 }
 
 fn gone_input(p: &Value) -> Result<Input, String> {
-    let id = p.pointer("/agent_id/value").and_then(Value::as_str).ok_or("Expecting 'mark_agent_gone.agent_id' to be present")?;
-    Ok(Input::Operator(OperatorInput::MarkAgentGone { agent_id: AgentId::new(id) }))
+    let id = p
+        .pointer("/agent_id/value")
+        .and_then(Value::as_str)
+        .ok_or("Expecting 'mark_agent_gone.agent_id' to be present")?;
+    Ok(Input::Operator(OperatorInput::MarkAgentGone {
+        agent_id: AgentId::new(id),
+    }))
 }
 
 fn weights_input(p: &Value) -> Result<Input, String> {
-    let infos = p.get("weight_infos").and_then(Value::as_array).ok_or("Expecting 'update_weights.weight_infos' to be present")?;
+    let infos = p
+        .get("weight_infos")
+        .and_then(Value::as_array)
+        .ok_or("Expecting 'update_weights.weight_infos' to be present")?;
     let mut weights = Vec::new();
     for w in infos {
-        let role = w.get("role").and_then(Value::as_str).ok_or("Each weight_info needs a 'role'")?;
-        let weight = w.get("weight").and_then(Value::as_f64).ok_or("Each weight_info needs a numeric 'weight'")?;
+        let role = w
+            .get("role")
+            .and_then(Value::as_str)
+            .ok_or("Each weight_info needs a 'role'")?;
+        let weight = w
+            .get("weight")
+            .and_then(Value::as_f64)
+            .ok_or("Each weight_info needs a numeric 'weight'")?;
         weights.push((role.to_string(), weight));
     }
     Ok(Input::Operator(OperatorInput::UpdateWeights { weights }))
@@ -132,13 +156,28 @@ async fn subscribe(app: App) -> Response {
         let ev = json!({"type": "SUBSCRIBED", "subscribed": {"get_state": ops::get_state(m), "heartbeat_interval_seconds": heartbeat}});
         strata_api::recordio::encode(&strata_api::to_ascii_json_bytes(&ev))
     });
-    if let Reply::Error(e) = app.handle.open_stream(conn, StreamKind::Operator, tx, Some(prelude), None).await {
+    if let Reply::Error(e) = app
+        .handle
+        .open_stream(conn, StreamKind::Operator, tx, Some(prelude), None)
+        .await
+    {
         return call_error(e);
     }
     let hb = strata_api::recordio::encode(br#"{"type":"HEARTBEAT"}"#);
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
-        .body(streams::body(app.handle.clone(), conn, StreamKind::Operator, rx, Some((app.heartbeat, hb))))
-        .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "cannot build the stream response"))
+        .body(streams::body(
+            app.handle.clone(),
+            conn,
+            StreamKind::Operator,
+            rx,
+            Some((app.heartbeat, hb)),
+        ))
+        .unwrap_or_else(|_| {
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot build the stream response",
+            )
+        })
 }

@@ -25,8 +25,13 @@ pub async fn state_summary(State(app): State<App>) -> Response {
     view(&app, |m, _| legacy::state_summary(m)).await
 }
 
-pub async fn frameworks(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let only = q.get("framework_id").map(|s| strata_api::FrameworkId::new(s.as_str()));
+pub async fn frameworks(
+    State(app): State<App>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let only = q
+        .get("framework_id")
+        .map(|s| strata_api::FrameworkId::new(s.as_str()));
     view(&app, move |m, _| legacy::frameworks(m, only.as_ref())).await
 }
 
@@ -36,19 +41,34 @@ pub async fn slaves(State(app): State<App>) -> Response {
 
 fn tasks_query(q: &HashMap<String, String>) -> Result<legacy::TasksQuery, String> {
     let limit = match q.get("limit") {
-        Some(s) => Some(s.parse::<i64>().map_err(|_| format!("Failed to parse limit: '{s}' is not a number"))?),
+        Some(s) => Some(
+            s.parse::<i64>()
+                .map_err(|_| format!("Failed to parse limit: '{s}' is not a number"))?,
+        ),
         None => None,
     };
     let offset = match q.get("offset") {
-        Some(s) => s.parse::<usize>().map_err(|_| format!("Failed to parse offset: '{s}' is not a non-negative number"))?,
+        Some(s) => s
+            .parse::<usize>()
+            .map_err(|_| format!("Failed to parse offset: '{s}' is not a non-negative number"))?,
         None => 0,
     };
     let ascending = match q.get("order").map(String::as_str) {
         None | Some("des") | Some("desc") => false,
         Some("asc") => true,
-        Some(o) => return Err(format!("Failed to parse order: '{o}' is not 'asc' or 'des'")),
+        Some(o) => {
+            return Err(format!(
+                "Failed to parse order: '{o}' is not 'asc' or 'des'"
+            ))
+        }
     };
-    Ok(legacy::TasksQuery { limit, offset, ascending, framework_id: q.get("framework_id").cloned(), task_id: q.get("task_id").cloned() })
+    Ok(legacy::TasksQuery {
+        limit,
+        offset,
+        ascending,
+        framework_id: q.get("framework_id").cloned(),
+        task_id: q.get("task_id").cloned(),
+    })
 }
 
 pub async fn tasks(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -> Response {
@@ -81,6 +101,10 @@ pub async fn version() -> Response {
 }
 
 pub async fn redirect(State(app): State<App>) -> Response {
-    let leader = app.handle.read(|m, _| format!("//{}:{}", m.config().hostname, m.config().port)).await.unwrap_or_default();
+    let leader = app
+        .handle
+        .read(|m, _| format!("//{}:{}", m.config().hostname, m.config().port))
+        .await
+        .unwrap_or_default();
     (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, leader)]).into_response()
 }
