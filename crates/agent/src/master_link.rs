@@ -5,12 +5,11 @@
 use crate::event_loop::Handle;
 use rand::Rng;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use strata_agent_core::Input;
 use strata_api::agent_link::{ToAgent, ToMaster, CONNECT_PATH, MESSAGE_PATH, SESSION_HEADER};
 use strata_transport::{Client, EventStream};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch};
 
 /// Where the agent keeps the id the master gave it, so a restart re-registers as itself.
 pub fn agent_id_path(work_dir: &std::path::Path) -> PathBuf {
@@ -42,13 +41,10 @@ pub async fn run(
     work_dir: PathBuf,
 ) {
     let (session_tx, session_rx) = watch::channel::<Option<String>>(None);
-    let reconnect = Arc::new(Notify::new());
-    tokio::spawn(sender(
-        master.clone(),
-        session_rx,
-        to_master,
-        reconnect.clone(),
-    ));
+    // The session the master called stale; only that session is dropped (a 409 for an
+    // older session must not end the one that replaced it).
+    let (stale_tx, stale_rx) = watch::channel::<Option<String>>(None);
+    tokio::spawn(sender(master.clone(), session_rx, to_master, stale_tx));
     let client = Client::new(Duration::from_secs(10));
     let url = format!("http://{master}{CONNECT_PATH}");
     let mut backoff = Duration::from_millis(50);
@@ -64,7 +60,7 @@ pub async fn run(
             Ok(stream) => {
                 failures = 0;
                 backoff = Duration::from_millis(50);
-                session_loop(stream, &handle, &session_tx, &reconnect, &work_dir).await;
+                session_loop(stream, &handle, &session_tx, &stale_rx, &work_dir).await;
                 let _ = session_tx.send(None);
                 handle.tell(Input::MasterDisconnected).await;
             }
@@ -85,7 +81,7 @@ async fn session_loop(
     mut stream: EventStream,
     handle: &Handle,
     session_tx: &watch::Sender<Option<String>>,
-    reconnect: &Notify,
+    stale: &watch::Receiver<Option<String>>,
     work_dir: &std::path::Path,
 ) {
     let first = tokio::time::timeout(Duration::from_secs(10), stream.next::<ToAgent>()).await;
@@ -105,14 +101,16 @@ async fn session_loop(
     save_agent_id(work_dir, registered.agent_id.as_str());
     tracing::info!(agent_id = %registered.agent_id, "registered with the master");
     let silence = Duration::from_secs_f64((registered.ping_interval_seconds * 5.0).max(1.0) + 1.0);
-    let _ = session_tx.send(Some(registered.session.clone()));
+    let session = registered.session.clone();
+    let mut stale = stale.clone();
+    let _ = session_tx.send(Some(session.clone()));
     handle
         .tell(Input::Master(Box::new(ToAgent::Registered(registered))))
         .await;
     loop {
         let next = tokio::select! {
             r = tokio::time::timeout(silence, stream.next::<ToAgent>()) => r,
-            _ = reconnect.notified() => return,
+            Ok(_) = stale.wait_for(|s| s.as_deref() == Some(session.as_str())) => return,
         };
         match next {
             Ok(Ok(Some(msg))) => {
@@ -150,7 +148,7 @@ async fn sender(
     master: String,
     session: watch::Receiver<Option<String>>,
     mut rx: mpsc::UnboundedReceiver<ToMaster>,
-    reconnect: Arc<Notify>,
+    stale: watch::Sender<Option<String>>,
 ) {
     let client = Client::new(Duration::from_secs(10));
     let url = format!("http://{master}{MESSAGE_PATH}");
@@ -171,7 +169,7 @@ async fn sender(
         {
             Ok(r) if r.status == 409 => {
                 tracing::warn!("master says our session is stale; reconnecting");
-                reconnect.notify_one();
+                stale.send_replace(Some(current));
             }
             Ok(r) if r.status >= 300 => {
                 tracing::warn!(status = r.status, body = %String::from_utf8_lossy(&r.body), "master rejected a message");

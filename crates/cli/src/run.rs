@@ -119,7 +119,10 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
         Resource::scalar("mem", a.mem),
     ]);
     let command = command_for(&a.command);
-    let name = a.name.clone().unwrap_or_else(|| a.command.join(" "));
+    let name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| command.value.clone().unwrap_or_default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut launched = false;
     let mut streamer: Option<tokio::task::JoinHandle<()>> = None;

@@ -3,6 +3,7 @@
 //! plus polling helpers and the Python interop environment. Used by integration tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod framework;
 mod process;
 
 pub use process::{AgentProc, MasterProc, Proc};
@@ -33,6 +34,26 @@ pub const FAST_AGENT: &[&str] = &[
     "--resources",
     "cpus:4;mem:4096;disk:10000;ports:[31000-31999]",
 ];
+
+/// `defaults` then `extra`, where a `--flag value` pair in `extra` replaces the same flag
+/// in `defaults` (daemons refuse a flag given twice).
+pub fn merge_flags(defaults: &[&str], extra: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = defaults.iter().map(|s| s.to_string()).collect();
+    let mut i = 0;
+    while i < extra.len() {
+        let flag = extra[i];
+        let value = extra.get(i + 1).filter(|v| !v.starts_with("--"));
+        match (out.iter().position(|a| a == flag), value) {
+            (Some(at), Some(v)) if out.get(at + 1).is_some_and(|x| !x.starts_with("--")) => {
+                out[at + 1] = v.to_string()
+            }
+            (_, Some(v)) => out.extend([flag.to_string(), v.to_string()]),
+            (_, None) => out.push(flag.to_string()),
+        }
+        i += if value.is_some() { 2 } else { 1 };
+    }
+    out
+}
 
 /// Polls `f` every 50 ms until it returns `Some`, or panics after `timeout` naming `what`.
 pub async fn wait_until<T>(
@@ -69,7 +90,8 @@ impl Cluster {
         Self::start_with(bin, agents, &[], &[]).await
     }
 
-    /// Like [`Cluster::start`] with extra master and agent flags.
+    /// Like [`Cluster::start`] with extra master and agent flags (`--flag value` pairs; one
+    /// that [`FAST_MASTER`] or [`FAST_AGENT`] already sets replaces its value).
     pub async fn start_with(
         bin: &Path,
         agents: usize,
@@ -77,8 +99,7 @@ impl Cluster {
         agent_args: &[&str],
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut margs: Vec<String> = FAST_MASTER.iter().map(|s| s.to_string()).collect();
-        margs.extend(master_args.iter().map(|s| s.to_string()));
+        let margs = merge_flags(FAST_MASTER, master_args);
         let master = MasterProc::start(bin, &dir.path().join("master"), 0, margs).await;
         let mut me = Self {
             bin: bin.to_path_buf(),
@@ -96,8 +117,7 @@ impl Cluster {
     /// Starts one more agent and waits until the master lists it.
     pub async fn add_agent(&mut self, extra: &[&str]) -> usize {
         let i = self.agents.len();
-        let mut args: Vec<String> = FAST_AGENT.iter().map(|s| s.to_string()).collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
+        let args = merge_flags(FAST_AGENT, extra);
         let agent = AgentProc::start(
             &self.bin,
             &self.master.addr,
@@ -214,6 +234,28 @@ pub fn repo_root() -> PathBuf {
         .join("../..")
         .canonicalize()
         .expect("repo root")
+}
+
+/// Percent-encodes a query value (paths keep their slashes).
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The name of the user running the tests (frameworks need a `user`).
+pub fn current_user() -> String {
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| "root".into())
 }
 
 /// Whether tests may use root-only features; in CI they must be available.
