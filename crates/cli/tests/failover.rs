@@ -208,12 +208,12 @@ async fn reconciliation_implicit_and_explicit() {
     assert_reconciled(&pa.next_update("ghost").await, TaskState::Unknown, unknown);
 }
 
-/// Framework B on its own thread (the SDK's futures are not `Send`): declines every
-/// offer at once (no filter) and counts them, until `stop` is set.
+/// Framework B in its own task: declines every offer at once (no filter) and counts
+/// them, until `stop` is set.
 struct Decliner {
     count: Arc<AtomicUsize>,
     stop: tokio::sync::oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Decliner {
@@ -221,39 +221,28 @@ impl Decliner {
         let count = Arc::new(AtomicUsize::new(0));
         let (stop, mut stopped) = tokio::sync::oneshot::channel();
         let seen = count.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                loop {
-                    let event = tokio::select! {
-                        e = b.s.next_event() => e.unwrap(),
-                        _ = &mut stopped => break,
-                    };
-                    let Some(event) = event else { break };
-                    if let Event::Offers(o) = event {
-                        let ids = o.offers.iter().map(|o| o.id.clone()).collect();
-                        b.decline(ids, 0.0).await;
-                        seen.fetch_add(o.offers.len(), Ordering::SeqCst);
-                    }
+        let task = tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    e = b.s.next_event() => e.unwrap(),
+                    _ = &mut stopped => break,
+                };
+                let Some(event) = event else { break };
+                if let Event::Offers(o) = event {
+                    let ids = o.offers.iter().map(|o| o.id.clone()).collect();
+                    b.decline(ids, 0.0).await;
+                    seen.fetch_add(o.offers.len(), Ordering::SeqCst);
                 }
-            });
+            }
         });
-        Self {
-            count,
-            stop,
-            thread,
-        }
+        Self { count, stop, task }
     }
 
-    /// Stops the thread and re-raises its panic, if any.
+    /// Stops the task and re-raises its panic, if any.
     async fn finish(self) {
         let _ = self.stop.send(());
-        let joined = tokio::task::spawn_blocking(move || self.thread.join());
-        if let Err(panic) = joined.await.unwrap() {
-            std::panic::resume_unwind(panic);
+        if let Err(e) = self.task.await {
+            std::panic::resume_unwind(e.into_panic());
         }
     }
 }

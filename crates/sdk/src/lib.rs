@@ -15,9 +15,48 @@ use strata_transport::{Client, EventStream};
 pub struct Scheduler {
     events: EventStream,
     pub session: Session,
+    caller: Caller,
+}
+
+/// Sends calls for a subscribed framework. Cheap to clone and `Send + Sync`, so calls can
+/// be made from other tasks while one task reads the events.
+#[derive(Debug, Clone)]
+pub struct Caller {
     client: Client,
     url: String,
     stream_id: String,
+    framework_id: FrameworkId,
+}
+
+impl Caller {
+    /// Sends a call (framework id and stream id added); any non-2xx status is an error.
+    pub async fn call(&self, body: Command) -> Result<(), SchedulerError> {
+        let call = Call {
+            framework_id: Some(self.framework_id.clone()),
+            body,
+        };
+        self.client
+            .call(
+                &self.url,
+                &[("Mesos-Stream-Id", self.stream_id.as_str())],
+                &call,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Acknowledges an update if it carries a uuid.
+    pub async fn acknowledge(&self, status: &TaskStatus) -> Result<(), SchedulerError> {
+        let (Some(uuid), Some(agent_id)) = (status.uuid.clone(), status.agent_id.clone()) else {
+            return Ok(());
+        };
+        self.call(Command::Acknowledge(Acknowledge {
+            agent_id,
+            task_id: status.task_id.clone(),
+            uuid,
+        }))
+        .await
+    }
 }
 
 /// Why the scheduler client failed.
@@ -56,12 +95,16 @@ impl Scheduler {
             Some(Event::Error(e)) => return Err(SchedulerError::Error(e.message)),
             other => return Err(SchedulerError::NoSubscribed(format!("{other:?}"))),
         };
-        Ok(Self {
-            events,
-            session: Session::new(framework_id),
+        let caller = Caller {
             client,
             url,
             stream_id,
+            framework_id: framework_id.clone(),
+        };
+        Ok(Self {
+            events,
+            session: Session::new(framework_id),
+            caller,
         })
     }
 
@@ -80,32 +123,38 @@ impl Scheduler {
         }
     }
 
+    /// A handle for calls that can move to other tasks.
+    pub fn caller(&self) -> Caller {
+        self.caller.clone()
+    }
+
     /// Sends a call (framework id and stream id added); any non-2xx status is an error.
     pub async fn call(&self, body: Command) -> Result<(), SchedulerError> {
-        let call = Call {
-            framework_id: Some(self.framework_id().clone()),
-            body,
-        };
-        self.client
-            .call(
-                &self.url,
-                &[("Mesos-Stream-Id", self.stream_id.as_str())],
-                &call,
-            )
-            .await?;
-        Ok(())
+        self.caller.call(body).await
     }
 
     /// Acknowledges an update if it carries a uuid.
     pub async fn acknowledge(&self, status: &TaskStatus) -> Result<(), SchedulerError> {
-        let (Some(uuid), Some(agent_id)) = (status.uuid.clone(), status.agent_id.clone()) else {
-            return Ok(());
-        };
-        self.call(Command::Acknowledge(Acknowledge {
-            agent_id,
-            task_id: status.task_id.clone(),
-            uuid,
-        }))
-        .await
+        self.caller.acknowledge(status).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_sync<T: Sync>() {}
+
+    #[test]
+    fn scheduler_and_its_futures_can_cross_tasks() {
+        assert_sync::<Scheduler>();
+        assert_sync::<Caller>();
+        // Compile-time checks only: the futures are built, never polled.
+        fn futures_are_send(s: &mut Scheduler) {
+            assert_send(&s.call(Command::Teardown));
+            assert_send(&s.next_event());
+        }
+        let _ = futures_are_send;
     }
 }

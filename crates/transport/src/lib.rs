@@ -179,7 +179,7 @@ impl Client {
         Ok(EventStream {
             url: url.to_string(),
             headers,
-            body: Box::pin(resp.bytes_stream()),
+            body: std::sync::Mutex::new(Box::pin(resp.bytes_stream())),
             decoder: Decoder::default(),
         })
     }
@@ -235,7 +235,9 @@ pub struct EventStream {
     url: String,
     /// Response headers (e.g. `Mesos-Stream-Id`).
     pub headers: reqwest::header::HeaderMap,
-    body: ByteStream,
+    /// In a mutex only so the stream (and a scheduler holding it) is `Sync`; it is only
+    /// ever reached through `&mut self`, so it is never locked.
+    body: std::sync::Mutex<ByteStream>,
     decoder: Decoder,
 }
 
@@ -269,7 +271,11 @@ impl EventStream {
             {
                 return Ok(Some(r));
             }
-            match self.body.next().await {
+            let body = match self.body.get_mut() {
+                Ok(b) => b,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            match body.next().await {
                 Some(Ok(chunk)) => self.decoder.feed(&chunk),
                 Some(Err(e)) => return Err(connect_error(&self.url, e)),
                 None => return Ok(None),
