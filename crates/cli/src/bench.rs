@@ -36,6 +36,10 @@ pub struct LaunchArgs {
     /// Tasks launched back to back for the burst figure.
     #[arg(long, default_value_t = 1000)]
     pub burst: usize,
+    /// Where the in-process cluster keeps its registry and sandboxes (default: the system
+    /// temp dir). The filesystem matters: see docs/benchmarks.md.
+    #[arg(long = "work_dir")]
+    pub work_dir: Option<String>,
 }
 
 pub async fn run(a: BenchArgs) -> anyhow::Result<i32> {
@@ -51,8 +55,8 @@ struct LocalCluster {
     _dir: tempdirs::Dir,
 }
 
-async fn local_cluster() -> anyhow::Result<(String, LocalCluster)> {
-    let dir = tempdirs::Dir::new()?;
+async fn local_cluster(parent: Option<&str>) -> anyhow::Result<(String, LocalCluster)> {
+    let dir = tempdirs::Dir::new(parent)?;
     let master = strata_master::start(strata_master::MasterFlags::new(
         "127.0.0.1",
         0,
@@ -79,8 +83,11 @@ mod tempdirs {
     /// A scratch directory removed on drop.
     pub struct Dir(std::path::PathBuf);
     impl Dir {
-        pub fn new() -> std::io::Result<Self> {
-            let p = std::env::temp_dir().join(format!("strata-bench-{}", std::process::id()));
+        pub fn new(parent: Option<&str>) -> std::io::Result<Self> {
+            let base = parent
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir);
+            let p = base.join(format!("strata-bench-{}", std::process::id()));
             std::fs::create_dir_all(&p)?;
             Ok(Self(p))
         }
@@ -167,7 +174,7 @@ async fn launch(a: LaunchArgs) -> anyhow::Result<i32> {
     let (master, _cluster) = match a.master.clone() {
         Some(m) => (m, None),
         None => {
-            let (m, d) = local_cluster().await?;
+            let (m, d) = local_cluster(a.work_dir.as_deref()).await?;
             (m, Some(d))
         }
     };
@@ -186,7 +193,11 @@ async fn launch(a: LaunchArgs) -> anyhow::Result<i32> {
         to_running.push(running.duration_since(t0));
         to_finished.push(finished.duration_since(t0));
     }
-    println!("strata bench launch: master {master}, bare `true` tasks, command executor");
+    let place = a
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().display().to_string());
+    println!("strata bench launch: master {master}, bare `true` tasks, command executor, sandboxes under {place}");
     report("ACCEPT -> TASK_RUNNING", to_running);
     report("ACCEPT -> TASK_FINISHED", to_finished);
     burst(&mut s, a.burst, &mut pending).await?;

@@ -89,7 +89,7 @@ pub async fn run(a: DevArgs) -> anyhow::Result<i32> {
     println!("  data     {}", root.display());
     println!("try: strata run --master {} -- echo hello", master.addr);
     println!("press Ctrl-C to stop");
-    tokio::signal::ctrl_c().await?;
+    crate::shutdown_signal().await;
     eprintln!("strata dev: stopping");
     for ag in &agents {
         ag.destroy_all().await;

@@ -53,6 +53,23 @@ fn init_tracing(default: &str) {
         .try_init();
 }
 
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, so daemons stop cleanly under a terminal and
+/// under a service manager alike.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -95,7 +112,7 @@ async fn dispatch(command: Command) -> anyhow::Result<i32> {
         Command::Master(flags) => {
             let m = strata_master::start(flags).await?;
             println!("strata master listening on http://{}", m.addr);
-            tokio::signal::ctrl_c().await?;
+            shutdown_signal().await;
             let _ = m.shutdown.send(true);
             Ok(0)
         }
@@ -104,7 +121,7 @@ async fn dispatch(command: Command) -> anyhow::Result<i32> {
             println!("strata agent listening on http://{}", a.addr);
             let mut refused = a.refused.clone();
             let why = tokio::select! {
-                _ = tokio::signal::ctrl_c() => None,
+                _ = shutdown_signal() => None,
                 r = refused.wait_for(|r| r.is_some()) => r.ok().and_then(|r| r.clone()),
             };
             if let Some(why) = why {
