@@ -127,9 +127,18 @@ pub async fn run(a: RunArgs) -> anyhow::Result<i32> {
     let mut launched = false;
     let mut streamer: Option<tokio::task::JoinHandle<()>> = None;
     let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+    let mut waiting_note = Box::pin(tokio::time::sleep(std::time::Duration::from_secs(5)));
     let result = loop {
         let event = tokio::select! {
             e = s.next_event() => e?,
+            _ = &mut waiting_note, if !launched => {
+                eprintln!(
+                    "strata run: still waiting for an offer with {} cpus and {} MB (see `strata agents`; other frameworks may hold the resources)",
+                    a.cpus, a.mem
+                );
+                waiting_note.as_mut().reset(tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
+                continue;
+            }
             _ = &mut ctrl_c, if launched => {
                 eprintln!("strata run: killing task {task_id}");
                 s.call(Command::Kill(Kill { task_id: task_id.clone(), agent_id: None, kill_policy: None })).await?;
