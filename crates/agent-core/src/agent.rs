@@ -168,7 +168,10 @@ impl Agent {
         for (fid, fw) in &self.frameworks {
             frameworks.push(fw.info.clone());
             for ex in fw.executors.values() {
-                if matches!(ex.kind, crate::io::ExecutorKind::Custom(_)) {
+                // As Mesos: every executor but command executors, unless it has exited.
+                let listed = ex.kind != crate::io::ExecutorKind::Command
+                    && ex.phase != crate::ExecutorPhase::Terminated;
+                if listed {
                     let mut e = ex.info.clone();
                     e.framework_id = Some(fid.clone());
                     executors.push(e);

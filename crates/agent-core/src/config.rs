@@ -18,6 +18,8 @@ pub struct Config {
     pub uuid_seed: [u8; 8],
     /// An executor must subscribe within this long (Mesos `--executor_registration_timeout`).
     pub executor_registration_timeout: f64,
+    /// After an agent restart, a recovered executor must re-subscribe within this long.
+    pub executor_reregistration_timeout: f64,
     /// Default time between SHUTDOWN and destroying an executor's container.
     pub executor_shutdown_grace_period: f64,
     /// First retry of an unacknowledged status update; doubles up to the max.
@@ -42,6 +44,7 @@ impl Config {
             id_prefix: "c".into(),
             uuid_seed: [0; 8],
             executor_registration_timeout: 60.0,
+            executor_reregistration_timeout: 5.0,
             executor_shutdown_grace_period: 5.0,
             status_update_retry_initial: 10.0,
             status_update_retry_max: 600.0,

@@ -3,6 +3,7 @@
 //! has finished.
 
 use crate::agent::Agent;
+use crate::checkpoint::CheckpointOp;
 use crate::io::{ConnId, Effect, ExecutorKind, Reply};
 use crate::state::{ExecutorPhase, ExecutorState, TaskEntry};
 use base64::Engine;
@@ -78,7 +79,34 @@ impl Agent {
             conn,
             event: Box::new(Event::Subscribed(subscribed)),
         });
-        let queued = std::mem::take(&mut ex.queued);
+        let mut queued = std::mem::take(&mut ex.queued);
+        // After an agent restart, the executor may already hold tasks the agent only knew
+        // as queued: those it lists (or sent updates for) are running, not to be sent again.
+        let held: std::collections::BTreeSet<TaskId> = sub
+            .unacknowledged_tasks
+            .iter()
+            .map(|t| t.task_id.clone())
+            .chain(
+                sub.unacknowledged_updates
+                    .iter()
+                    .map(|u| u.status.task_id.clone()),
+            )
+            .collect();
+        for group in queued.iter_mut() {
+            let (have, rest): (Vec<_>, Vec<_>) = std::mem::take(group)
+                .into_iter()
+                .partition(|t| held.contains(&t.task_id));
+            for t in have {
+                let entry = TaskEntry {
+                    info: t,
+                    state: TaskState::Staging,
+                    latest: None,
+                };
+                ex.launched.insert(entry.info.task_id.clone(), entry);
+            }
+            *group = rest;
+        }
+        queued.retain(|g| !g.is_empty());
         self.conns.insert(conn, (fid.clone(), eid.clone()));
         for u in sub.unacknowledged_updates {
             self.ingest_update(now, fid, eid, u.status, out);
@@ -91,6 +119,14 @@ impl Agent {
         } else {
             for tasks in queued {
                 self.deliver(fid, eid, tasks, out);
+            }
+            if let Ok(ex) = self.executor_mut(fid, eid) {
+                for kill in std::mem::take(&mut ex.pending_kills) {
+                    out.push(Effect::Executor {
+                        conn,
+                        event: Box::new(Event::Kill(kill)),
+                    });
+                }
             }
         }
         Reply::Stream
@@ -128,27 +164,24 @@ impl Agent {
                 Reply::Accepted
             }
             CallBody::Update(u) => {
+                // Mesos `validateExecutorCall`, in its order.
                 let s = &u.status;
-                if !valid_uuid(s.uuid.as_deref()) {
+                let invalid = if s.uuid.is_none() {
+                    Some("Expecting 'uuid' to be present".to_string())
+                } else if !valid_uuid(s.uuid.as_deref()) {
+                    Some("Not a valid UUID".to_string())
+                } else if let Some(other) = s.executor_id.as_ref().filter(|e| *e != eid) {
+                    Some(format!("ExecutorID in Call: {eid} does not match ExecutorID in TaskStatus: {other}"))
+                } else if s.source != Some(strata_api::Source::Executor) {
+                    Some(format!("Received Call from executor {eid} of framework {fid} with invalid source, expecting 'SOURCE_EXECUTOR'"))
+                } else if s.state == TaskState::Staging {
+                    Some(format!("Received TASK_STAGING from executor {eid} of framework {fid} which is not allowed"))
+                } else {
+                    None
+                };
+                if let Some(why) = invalid {
                     self.counters.invalid_status_updates += 1;
-                    return Reply::Error(
-                        400,
-                        "Status update must carry a 'uuid' of 16 bytes (base64)".into(),
-                    );
-                }
-                if s.state == TaskState::Staging {
-                    self.counters.invalid_status_updates += 1;
-                    return Reply::Error(400, "Executors must not send TASK_STAGING".into());
-                }
-                if s.executor_id.as_ref().is_some_and(|e| e != eid) {
-                    self.counters.invalid_status_updates += 1;
-                    return Reply::Error(
-                        400,
-                        format!(
-                            "Status update names executor {:?}, not {eid}",
-                            s.executor_id
-                        ),
-                    );
+                    return Reply::Error(400, format!("Failed to validate Executor::Call: {why}"));
                 }
                 self.ingest_update(now, fid, eid, u.status, out);
                 Reply::Accepted
@@ -166,6 +199,11 @@ impl Agent {
         out: &mut Vec<Effect>,
     ) {
         let agent_id = self.agent_id.clone();
+        // As Mesos: a terminating framework cannot acknowledge, so its updates are dropped.
+        if self.frameworks.get(fid).is_some_and(|f| f.terminating) {
+            self.counters.invalid_status_updates += 1;
+            return;
+        }
         let Ok(ex) = self.executor_mut(fid, eid) else {
             return;
         };
@@ -312,7 +350,7 @@ impl Agent {
         if terminating {
             self.streams.retain(|(f, _), _| f != &fid);
         }
-        self.gc_framework(&fid);
+        self.gc_framework(&fid, out);
     }
 
     /// KILL from the framework (via the master).
@@ -356,33 +394,44 @@ impl Agent {
         let Ok(ex) = self.executor_mut(fid, &eid) else {
             return;
         };
-        let was_queued = ex.queued.iter().flatten().any(|t| &t.task_id == tid);
-        if was_queued {
-            for group in ex.queued.iter_mut() {
-                group.retain(|t| &t.task_id != tid);
-            }
-            ex.queued.retain(|g| !g.is_empty());
+        let queued_at = ex.queued.iter().position(|g| g.iter().any(|t| &t.task_id == tid));
+        if let Some(at) = queued_at {
+            // As Mesos: a task group is killed as a whole.
+            let group = ex.queued.remove(at);
+            let message = if group.len() > 1 || ex.kind == ExecutorKind::Default {
+                "A task within the task group was killed before delivery to the executor"
+            } else {
+                "Killed before delivery to the executor"
+            };
             let idle = ex.is_idle();
-            let s = self.agent_status(
-                now,
-                tid.clone(),
-                TaskState::Killed,
-                Reason::TaskKilledDuringLaunch,
-                "Killed before delivery to the executor",
-            );
-            self.count_terminal(TaskState::Killed);
-            self.push_update(now, fid, s, out);
+            for t in group {
+                let mut s = self.agent_status(
+                    now,
+                    t.task_id,
+                    TaskState::Killed,
+                    Reason::TaskKilledDuringLaunch,
+                    message,
+                );
+                s.executor_id = Some(eid.clone());
+                self.count_terminal(TaskState::Killed);
+                self.push_update(now, fid, s, out);
+            }
             if idle {
                 self.shutdown_executor(now, fid, &eid, out);
             }
-        } else if let Some(conn) = ex.conn.filter(|_| ex.launched.contains_key(tid)) {
-            out.push(Effect::Executor {
-                conn,
-                event: Box::new(Event::Kill(Kill {
-                    task_id: tid.clone(),
-                    kill_policy: policy,
-                })),
-            });
+        } else if ex.launched.contains_key(tid) {
+            let kill = Kill {
+                task_id: tid.clone(),
+                kill_policy: policy,
+            };
+            match ex.conn {
+                Some(conn) => out.push(Effect::Executor {
+                    conn,
+                    event: Box::new(Event::Kill(kill)),
+                }),
+                // Disconnected or recovering after an agent restart: sent on re-subscription.
+                None => ex.pending_kills.push(kill),
+            }
         }
     }
 
@@ -402,7 +451,7 @@ impl Agent {
             self.shutdown_executor(now, fid, &eid, out);
         }
         self.streams.retain(|(f, _), _| f != fid);
-        self.gc_framework(fid);
+        self.gc_framework(fid, out);
     }
 
     /// SHUTDOWN an executor; its container is destroyed when the grace period ends.
@@ -428,11 +477,6 @@ impl Agent {
             .shutdown_grace_period
             .map(|d| d.to_std().as_secs_f64())
             .unwrap_or(default_grace);
-        ex.termination.get_or_insert((
-            TaskState::Killed,
-            Reason::ExecutorTerminated,
-            "Executor shut down".into(),
-        ));
         match ex.conn {
             Some(conn) => {
                 out.push(Effect::Executor {
@@ -476,14 +520,37 @@ impl Agent {
     /// Timers: update retries, executor registration timeouts, shutdown deadlines.
     pub(crate) fn tick(&mut self, now: f64, out: &mut Vec<Effect>) {
         self.retry_updates(now, out);
+        let registration = crate::launch::mesos_duration(self.cfg.executor_registration_timeout);
+        let reregistration =
+            crate::launch::mesos_duration(self.cfg.executor_reregistration_timeout);
         for fw in self.frameworks.values_mut() {
+            // Mesos: a task that was running when its executor failed to come back is GONE
+            // (LOST without PARTITION_AWARE), not FAILED.
+            let gone = if fw.info.has_capability("PARTITION_AWARE") {
+                TaskState::Gone
+            } else {
+                TaskState::Lost
+            };
             for ex in fw.executors.values_mut() {
                 match ex.phase {
                     ExecutorPhase::Registering { deadline } if deadline <= now => {
                         ex.termination = Some((
                             TaskState::Failed,
                             Reason::ExecutorRegistrationTimeout,
-                            "Executor did not register within the registration timeout".into(),
+                            format!("Executor did not register within {registration}"),
+                        ));
+                        ex.phase = ExecutorPhase::Terminating {
+                            deadline: f64::INFINITY,
+                        };
+                        out.push(Effect::Destroy {
+                            container_id: ex.container_id.clone(),
+                        });
+                    }
+                    ExecutorPhase::Recovering { deadline } if deadline <= now => {
+                        ex.termination = Some((
+                            gone,
+                            Reason::ExecutorReregistrationTimeout,
+                            format!("Executor did not reregister within {reregistration}"),
                         ));
                         ex.phase = ExecutorPhase::Terminating {
                             deadline: f64::INFINITY,
@@ -507,8 +574,9 @@ impl Agent {
     }
 
     /// Moves finished executors (and then empty frameworks) to the completed lists.
-    pub(crate) fn gc_framework(&mut self, fid: &FrameworkId) {
+    pub(crate) fn gc_framework(&mut self, fid: &FrameworkId, out: &mut Vec<Effect>) {
         let max_ex = self.cfg.max_completed_executors_per_framework;
+        let checkpointing = self.checkpointing(fid);
         let Some(fw) = self.frameworks.get_mut(fid) else {
             return;
         };
@@ -525,12 +593,25 @@ impl Agent {
                 let finished: Vec<_> = std::mem::take(&mut e.terminated).into_values().collect();
                 e.completed.extend(finished);
                 fw.completed_executors.push_back(e);
+                if checkpointing {
+                    let op = CheckpointOp::RemoveExecutor {
+                        framework_id: fid.clone(),
+                        executor_id: eid.clone(),
+                    };
+                    out.push(Effect::Checkpoint(Box::new(op)));
+                }
             }
         }
         while fw.completed_executors.len() > max_ex {
             fw.completed_executors.pop_front();
         }
         if fw.executors.is_empty() {
+            if checkpointing {
+                let op = CheckpointOp::RemoveFramework {
+                    framework_id: fid.clone(),
+                };
+                out.push(Effect::Checkpoint(Box::new(op)));
+            }
             if let Some(fw) = self.frameworks.remove(fid) {
                 self.completed_frameworks.push_back(fw);
                 while self.completed_frameworks.len() > self.cfg.max_completed_frameworks {

@@ -62,7 +62,7 @@ pub enum Reply {
 }
 
 /// How to run an executor.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ExecutorKind {
     /// Strata's command executor (one task).
     Command,
@@ -89,6 +89,8 @@ pub struct ContainerSpec {
     pub uris: Vec<strata_api::CommandUri>,
     /// The task this executor was started for (for logs and the black box).
     pub task_id: Option<TaskId>,
+    /// The framework checkpoints: the process is recorded so a restarted agent finds it.
+    pub checkpoint: bool,
 }
 
 /// Something the shell must do, in order.
@@ -106,4 +108,6 @@ pub enum Effect {
     Destroy { container_id: ContainerId },
     /// Stop talking to the master: it refused or removed this agent.
     Shutdown { message: String },
+    /// Write a checkpoint durably before carrying out any later effect.
+    Checkpoint(Box<crate::checkpoint::CheckpointOp>),
 }

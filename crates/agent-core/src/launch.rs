@@ -2,6 +2,7 @@
 //! new executor container (sandbox path, environment, URIs) started by the shell.
 
 use crate::agent::Agent;
+use crate::checkpoint::{CheckpointOp, ExecutorRecord};
 use crate::io::{ContainerSpec, Effect, ExecutorKind};
 use crate::state::{ExecutorPhase, ExecutorState, FrameworkEntry, TaskEntry};
 use std::collections::{BTreeMap, VecDeque};
@@ -11,13 +12,27 @@ use strata_api::{
     TaskGroupInfo, TaskInfo, TaskState,
 };
 
-/// Mesos duration text for seconds (`5secs`, `1500ms`).
+/// Mesos duration text for seconds, as stout prints a `Duration` (`5secs`, `1500ms`,
+/// `1mins`, `90secs`): the largest unit not above it, or the next smaller unit when only
+/// that one gives a whole number.
 pub fn mesos_duration(secs: f64) -> String {
-    if secs.fract() == 0.0 {
-        format!("{}secs", secs as i64)
-    } else {
-        format!("{}ms", (secs * 1000.0).round() as i64)
-    }
+    const UNITS: [(i64, &str); 8] = [
+        (1, "ns"),
+        (1_000, "us"),
+        (1_000_000, "ms"),
+        (1_000_000_000, "secs"),
+        (60_000_000_000, "mins"),
+        (3_600_000_000_000, "hrs"),
+        (86_400_000_000_000, "days"),
+        (604_800_000_000_000, "weeks"),
+    ];
+    let ns = (secs.max(0.0) * 1e9).round() as i64;
+    let i = UNITS.iter().rposition(|(u, _)| ns >= *u).unwrap_or(0);
+    let (unit, name) = match i.checked_sub(1).map(|j| UNITS[j]) {
+        Some(lower) if ns % UNITS[i].0 != 0 && ns % lower.0 == 0 => lower,
+        _ => UNITS[i],
+    };
+    format!("{}{name}", ns as f64 / unit as f64)
 }
 
 /// The ExecutorInfo Mesos builds for a command task: executor id = task id.
@@ -68,6 +83,10 @@ impl Agent {
             self.drop_tasks(now, &framework, &tasks, "Framework is terminating", out);
             return;
         }
+        let changed = self
+            .frameworks
+            .get(&fid)
+            .is_none_or(|f| f.info != framework);
         let fw = self
             .frameworks
             .entry(fid.clone())
@@ -78,6 +97,12 @@ impl Agent {
                 terminating: false,
             });
         fw.info = framework.clone();
+        if changed && framework.checkpoint {
+            let op = CheckpointOp::Framework {
+                info: framework.clone(),
+            };
+            out.push(Effect::Checkpoint(Box::new(op)));
+        }
         let (info, kind) = match executor {
             Some(e) if e.kind == Some(ExecutorType::Default) => (e, ExecutorKind::Default),
             Some(e) => {
@@ -101,8 +126,16 @@ impl Agent {
                 }
                 self.start_executor(now, &fid, info, kind, tasks, out);
             }
-            Some(ExecutorPhase::Running) => self.deliver(&fid, &eid, tasks, out),
-            Some(ExecutorPhase::Registering { .. } | ExecutorPhase::Disconnected) => {
+            Some(ExecutorPhase::Running) => {
+                self.checkpoint_tasks(&fid, &eid, &tasks, out);
+                self.deliver(&fid, &eid, tasks, out)
+            }
+            Some(
+                ExecutorPhase::Registering { .. }
+                | ExecutorPhase::Disconnected
+                | ExecutorPhase::Recovering { .. },
+            ) => {
+                self.checkpoint_tasks(&fid, &eid, &tasks, out);
                 if let Some(ex) = self
                     .frameworks
                     .get_mut(&fid)
@@ -143,6 +176,7 @@ impl Agent {
             user: self.run_as_user(fw, &kind, &tasks),
             uris: uris_for(&kind, &tasks),
             task_id: tasks.first().map(|t| t.task_id.clone()),
+            checkpoint: fw.info.checkpoint,
         };
         let state = ExecutorState {
             info: info.clone(),
@@ -159,11 +193,29 @@ impl Agent {
             terminated: BTreeMap::new(),
             completed: VecDeque::new(),
             termination: None,
+            pending_kills: Vec::new(),
         };
-        self.containers
-            .insert(container_id, (fid.clone(), info.executor_id.clone()));
+        let queued = state.queued.concat();
+        self.containers.insert(
+            container_id.clone(),
+            (fid.clone(), info.executor_id.clone()),
+        );
         if let Some(fw) = self.frameworks.get_mut(fid) {
             fw.executors.insert(info.executor_id.clone(), state);
+        }
+        if self.checkpointing(fid) {
+            let record = ExecutorRecord {
+                info: info.clone(),
+                kind: spec.kind.clone(),
+                container_id,
+                directory: spec.directory.clone(),
+            };
+            let op = CheckpointOp::Executor {
+                framework_id: fid.clone(),
+                record,
+            };
+            out.push(Effect::Checkpoint(Box::new(op)));
+            self.checkpoint_tasks(fid, &info.executor_id, &queued, out);
         }
         out.push(Effect::Launch(Box::new(spec)));
     }
@@ -230,6 +282,27 @@ impl Agent {
                 .and_then(|c| c.user.clone()),
         };
         from_command.or_else(|| (!fw.info.user.is_empty()).then(|| fw.info.user.clone()))
+    }
+
+    /// Checkpoints tasks given to an executor (checkpointing frameworks only).
+    fn checkpoint_tasks(
+        &self,
+        fid: &FrameworkId,
+        eid: &ExecutorId,
+        tasks: &[TaskInfo],
+        out: &mut Vec<Effect>,
+    ) {
+        if !self.checkpointing(fid) {
+            return;
+        }
+        for t in tasks {
+            let op = CheckpointOp::Task {
+                framework_id: fid.clone(),
+                executor_id: eid.clone(),
+                task: t.clone(),
+            };
+            out.push(Effect::Checkpoint(Box::new(op)));
+        }
     }
 
     /// Sends tasks to a subscribed executor (LAUNCH, or LAUNCH_GROUP for a group).

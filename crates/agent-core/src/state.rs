@@ -25,6 +25,8 @@ pub enum ExecutorPhase {
     Running,
     /// Stream lost; the process may still live (checkpointing executors resubscribe).
     Disconnected,
+    /// Recovered from checkpoints after an agent restart; must re-subscribe by `deadline`.
+    Recovering { deadline: f64 },
     /// SHUTDOWN sent (or asked for); the container is destroyed at `deadline`.
     Terminating { deadline: f64 },
     /// The process exited.
@@ -50,6 +52,8 @@ pub struct ExecutorState {
     pub terminated: BTreeMap<TaskId, TaskEntry>,
     /// Finished tasks kept for the state endpoint.
     pub completed: VecDeque<TaskEntry>,
+    /// Kills asked for while the executor had no stream, sent when it subscribes.
+    pub pending_kills: Vec<strata_api::executor::Kill>,
     /// Why the agent ended (or will end) this container: the state, reason and message
     /// its unfinished tasks get when it exits (default: FAILED, EXECUTOR_TERMINATED).
     pub termination: Option<(TaskState, Reason, String)>,

@@ -3,6 +3,7 @@
 //! framework's acknowledgement.
 
 use crate::agent::Agent;
+use crate::checkpoint::CheckpointOp;
 use crate::io::Effect;
 use crate::state::{TaskEntry, UpdateStream};
 use strata_api::agent_link::{ReconcileTasks, StatusUpdate, ToMaster};
@@ -30,7 +31,10 @@ impl Agent {
             return;
         }
         stream.pending.push_back(status);
-        if stream.pending.len() == 1 {
+        let first = stream.pending.len() == 1;
+        // Durable before anything else happens (the executor's ACKNOWLEDGED comes after).
+        self.checkpoint_updates(&key.0, &key.1, out);
+        if first {
             self.send_head(now, &key, out);
         }
     }
@@ -82,14 +86,21 @@ impl Agent {
             self.send_head(now, &key, out);
         }
         if acked.is_some_and(|s| s.state.is_terminal()) {
-            self.complete_task(fid, tid);
+            self.complete_task(fid, tid, out);
+        } else {
+            self.checkpoint_updates(fid, tid, out);
         }
     }
 
     /// On (re-)registration: every stream's head goes out again at once.
+    /// As Mesos' `resume()`, the retry interval starts again from the minimum.
     pub(crate) fn resend_all_updates(&mut self, now: f64, out: &mut Vec<Effect>) {
+        let initial = self.cfg.status_update_retry_initial;
         let keys: Vec<_> = self.streams.keys().cloned().collect();
         for key in keys {
+            if let Some(s) = self.streams.get_mut(&key) {
+                s.backoff = initial;
+            }
             self.send_head(now, &key, out);
         }
     }
@@ -123,9 +134,12 @@ impl Agent {
             TaskState::Lost
         };
         for tid in r.task_ids {
-            if self.task(&fid, &tid).is_some()
-                || self.streams.contains_key(&(fid.clone(), tid.clone()))
-            {
+            // Known = queued, launched or terminated (Mesos `Framework::hasTask`).
+            let known = self
+                .frameworks
+                .get(&fid)
+                .is_some_and(|f| f.executors.values().any(|e| e.has_task(&tid)));
+            if known || self.streams.contains_key(&(fid.clone(), tid.clone())) {
                 continue;
             }
             let status = self.agent_status(
@@ -166,19 +180,28 @@ impl Agent {
 
     /// Moves a terminal, acknowledged task to its executor's completed list and lets go
     /// of executors and frameworks that have nothing left.
-    fn complete_task(&mut self, fid: &FrameworkId, tid: &TaskId) {
+    fn complete_task(&mut self, fid: &FrameworkId, tid: &TaskId, out: &mut Vec<Effect>) {
         let limit = self.cfg.max_completed_tasks_per_executor;
+        let checkpointing = self.checkpointing(fid);
         let Some(fw) = self.frameworks.get_mut(fid) else {
             return;
         };
-        for ex in fw.executors.values_mut() {
+        for (eid, ex) in fw.executors.iter_mut() {
             if let Some(t) = ex.terminated.remove(tid) {
                 ex.completed.push_back(t);
                 while ex.completed.len() > limit {
                     ex.completed.pop_front();
                 }
+                if checkpointing {
+                    let op = CheckpointOp::RemoveTask {
+                        framework_id: fid.clone(),
+                        executor_id: eid.clone(),
+                        task_id: tid.clone(),
+                    };
+                    out.push(Effect::Checkpoint(Box::new(op)));
+                }
             }
         }
-        self.gc_framework(fid);
+        self.gc_framework(fid, out);
     }
 }

@@ -54,9 +54,11 @@ fn executor_json(a: &Agent, fw: &FrameworkEntry, ex: &ExecutorState) -> Value {
         "id": ex.info.executor_id.as_str(), "name": ex.info.name.clone().unwrap_or_default(),
         "source": ex.info.source.clone().unwrap_or_default(), "container": ex.container_id.as_str(),
         "directory": ex.directory, "resources": flat(&res), "type": match ex.kind { ExecutorKind::Default => "DEFAULT", _ => "CUSTOM" },
-        "tasks": ex.launched.values().chain(ex.terminated.values()).map(|t| task_json(a, fw, ex, t)).collect::<Vec<_>>(),
+        "tasks": ex.launched.values().map(|t| task_json(a, fw, ex, t)).collect::<Vec<_>>(),
         "queued_tasks": queued,
-        "completed_tasks": ex.completed.iter().map(|t| task_json(a, fw, ex, t)).collect::<Vec<_>>(),
+        // As Mesos: terminated tasks (terminal update not yet acknowledged) are listed
+        // with the completed ones.
+        "completed_tasks": ex.completed.iter().chain(ex.terminated.values()).map(|t| task_json(a, fw, ex, t)).collect::<Vec<_>>(),
     })
 }
 
@@ -117,7 +119,12 @@ pub fn metrics(a: &Agent, now: f64) -> BTreeMap<String, f64> {
         |p: fn(&ExecutorState) -> bool| executors.iter().filter(|e| p(e)).count() as f64;
     put(
         "executors_registering",
-        count_phase(|e| matches!(e.phase, crate::ExecutorPhase::Registering { .. })),
+        count_phase(|e| {
+            matches!(
+                e.phase,
+                crate::ExecutorPhase::Registering { .. } | crate::ExecutorPhase::Recovering { .. }
+            )
+        }),
     );
     put(
         "executors_running",

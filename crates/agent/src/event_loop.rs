@@ -162,16 +162,19 @@ pub struct Outlets {
     /// Set when the master refused this agent.
     pub refused: watch::Sender<Option<String>>,
     pub launcher: Launcher,
+    /// Checkpoints of checkpointing frameworks.
+    pub store: crate::checkpoint::Store,
 }
 
 /// Starts the loop and its tick timer.
-pub fn spawn(core: Agent, clock: Clock, outlets: Outlets) -> Handle {
+/// Starts the loop (after carrying out `initial`, the effects of recovery) and its tick timer.
+pub fn spawn(core: Agent, clock: Clock, outlets: Outlets, initial: Vec<Effect>) -> Handle {
     let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
     let handle = Handle {
         tx,
         next_conn: Arc::new(AtomicU64::new(1)),
     };
-    let shell = Shell {
+    let mut shell = Shell {
         core,
         clock,
         sinks: HashMap::new(),
@@ -179,6 +182,9 @@ pub fn spawn(core: Agent, clock: Clock, outlets: Outlets) -> Handle {
         handle: handle.clone(),
         effects: Vec::new(),
     };
+    for effect in initial {
+        shell.apply(effect);
+    }
     tokio::spawn(shell.run(rx));
     let ticker = handle.clone();
     tokio::spawn(async move {
@@ -275,6 +281,13 @@ impl Shell {
             Effect::Shutdown { message } => {
                 tracing::error!(%message, "the master refused this agent");
                 let _ = self.outlets.refused.send(Some(message));
+            }
+            Effect::Checkpoint(op) => {
+                if let Err(e) = self.outlets.store.apply(&op) {
+                    // Keep running: the tasks are fine, only their recovery after an agent
+                    // restart is at risk. Operators see this at error level.
+                    tracing::error!(error = %e, ?op, "checkpoint write failed");
+                }
             }
         }
     }

@@ -34,6 +34,9 @@ pub struct AgentFlags {
     /// Seconds an executor has to subscribe after it is started.
     #[arg(long = "executor_registration_timeout", default_value_t = 60.0)]
     pub executor_registration_timeout: f64,
+    /// After an agent restart, seconds a recovered executor has to re-subscribe.
+    #[arg(long = "executor_reregistration_timeout", default_value_t = 5.0)]
+    pub executor_reregistration_timeout: f64,
     /// Default seconds between SHUTDOWN and killing an executor.
     #[arg(long = "executor_shutdown_grace_period", default_value_t = 5.0)]
     pub executor_shutdown_grace_period: f64,
@@ -43,6 +46,9 @@ pub struct AgentFlags {
     /// The `strata` binary used to run the built-in executors (default: this binary).
     #[arg(long = "executor_binary")]
     pub executor_binary: Option<String>,
+    /// Bytes the fetcher cache (`<work_dir>/fetch-cache`) may hold; 0 disables caching.
+    #[arg(long = "fetcher_cache_size", default_value_t = 2 * 1024 * 1024 * 1024)]
+    pub fetcher_cache_size: u64,
 }
 
 impl AgentFlags {
@@ -57,9 +63,11 @@ impl AgentFlags {
             resources: None,
             attributes: None,
             executor_registration_timeout: 60.0,
+            executor_reregistration_timeout: 5.0,
             executor_shutdown_grace_period: 5.0,
             status_update_retry_interval: 10.0,
             executor_binary: None,
+            fetcher_cache_size: 2 * 1024 * 1024 * 1024,
         }
     }
 

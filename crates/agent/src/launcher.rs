@@ -2,6 +2,7 @@
 //! executor through the containerizer, and reporting start, failure and exit back to the
 //! agent loop.
 
+use crate::checkpoint::{ContainerRecord, Store};
 use crate::event_loop::Handle;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,9 +17,13 @@ use tokio::sync::oneshot;
 pub struct Launcher {
     containerizer: Arc<dyn Containerizer>,
     client: reqwest::Client,
+    /// The agent's fetcher cache (`<work_dir>/fetch-cache`), shared by every launch.
+    fetch_cache: strata_fetcher::FetchCache,
     executor_binary: PathBuf,
     /// Destroy requests for containers being launched or running.
     kill_switches: Arc<Mutex<HashMap<ContainerId, oneshot::Sender<()>>>>,
+    /// Where executor processes of checkpointing frameworks are recorded.
+    store: Option<Store>,
 }
 
 impl std::fmt::Debug for Launcher {
@@ -30,16 +35,76 @@ impl std::fmt::Debug for Launcher {
 }
 
 impl Launcher {
-    pub fn new(containerizer: Arc<dyn Containerizer>, executor_binary: PathBuf) -> Self {
-        Self {
+    /// Clears and creates the fetcher cache `<work_dir>/fetch-cache` of at most
+    /// `fetcher_cache_bytes` (as in Mesos, cached files do not survive an agent restart).
+    pub fn new(
+        containerizer: Arc<dyn Containerizer>,
+        executor_binary: PathBuf,
+        work_dir: &Path,
+        fetcher_cache_bytes: u64,
+    ) -> Result<Self, strata_fetcher::CacheError> {
+        let fetch_cache =
+            strata_fetcher::FetchCache::new(work_dir.join("fetch-cache"), fetcher_cache_bytes)?;
+        Ok(Self {
             containerizer,
             client: reqwest::Client::builder()
                 .no_proxy()
                 .build()
                 .unwrap_or_default(),
+            fetch_cache,
             executor_binary,
             kill_switches: Arc::new(Mutex::new(HashMap::new())),
+            store: None,
+        })
+    }
+
+    /// Records executor processes of checkpointing frameworks in `store`.
+    pub fn with_store(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Watches an executor process that survived an agent restart: its exit (noticed by
+    /// polling, as it is not our child) comes back as `ContainerExited` with status -1, and
+    /// `destroy` kills its process tree.
+    pub fn watch_recovered(&self, record: ContainerRecord, handle: Handle) {
+        let (tx, mut destroy) = oneshot::channel();
+        if let Ok(mut map) = self.kill_switches.lock() {
+            map.insert(record.container_id.clone(), tx);
         }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let alive = || strata_containerizer::start_time(record.pid) == Some(record.start_time);
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if !alive() {
+                            break;
+                        }
+                    }
+                    _ = &mut destroy => {
+                        me.containerizer.destroy(record.pid).await;
+                        while alive() {
+                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        }
+                        break;
+                    }
+                }
+            }
+            if let Ok(mut map) = me.kill_switches.lock() {
+                map.remove(&record.container_id);
+            }
+            if let Some(store) = &me.store {
+                store.remove_container(&record.container_id);
+            }
+            handle
+                .tell(Input::ContainerExited {
+                    container_id: record.container_id,
+                    status: -1,
+                })
+                .await;
+        });
     }
 
     /// Launches in the background; the outcome comes back to the loop as inputs.
@@ -89,7 +154,9 @@ impl Launcher {
         }
         let limits = strata_fetcher::FetchLimits::default();
         tokio::select! {
-            r = strata_fetcher::fetch_all(&self.client, &spec.uris, &sandbox, &limits) => {
+            r = strata_fetcher::fetch_all(
+                &self.client, &spec.uris, &sandbox, &limits, Some(&self.fetch_cache),
+            ) => {
                 if let Err(e) = r {
                     return failed(format!("Failed to fetch URIs: {e}"));
                 }
@@ -101,6 +168,7 @@ impl Launcher {
             Ok(l) => l,
             Err(e) => return failed(e.to_string()),
         };
+        self.record(&spec, launched.pid);
         handle
             .tell(Input::ContainerStarted {
                 container_id: id.clone(),
@@ -115,9 +183,31 @@ impl Launcher {
                 exit.await.unwrap_or(-1)
             }
         };
+        if let (Some(store), true) = (&self.store, spec.checkpoint) {
+            store.remove_container(&id);
+        }
         Input::ContainerExited {
             container_id: id,
             status,
+        }
+    }
+
+    fn record(&self, spec: &ContainerSpec, pid: u32) {
+        let (Some(store), true) = (&self.store, spec.checkpoint) else {
+            return;
+        };
+        let Some(start_time) = strata_containerizer::start_time(pid) else {
+            return;
+        };
+        let record = ContainerRecord {
+            container_id: spec.container_id.clone(),
+            framework_id: spec.framework_id.clone(),
+            executor_id: spec.executor_id.clone(),
+            pid,
+            start_time,
+        };
+        if let Err(e) = store.put_container(&record) {
+            tracing::error!(container_id = %spec.container_id, error = %e, "cannot record the executor process");
         }
     }
 

@@ -3,6 +3,7 @@
 //! that owns the agent core.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod checkpoint;
 pub mod detect;
 mod event_loop;
 mod files;
@@ -10,6 +11,7 @@ mod flags;
 mod http;
 mod launcher;
 mod master_link;
+mod recovery;
 
 pub use event_loop::Handle;
 pub use flags::AgentFlags;
@@ -83,6 +85,7 @@ fn core_config(
     cfg.id_prefix = uuid::Uuid::new_v4().to_string();
     cfg.uuid_seed = seed;
     cfg.executor_registration_timeout = flags.executor_registration_timeout;
+    cfg.executor_reregistration_timeout = flags.executor_reregistration_timeout;
     cfg.executor_shutdown_grace_period = flags.executor_shutdown_grace_period;
     cfg.status_update_retry_initial = flags.status_update_retry_interval;
     cfg.flags = flags.as_pairs();
@@ -104,24 +107,38 @@ pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
         .ok()
         .map(|s| AgentId::new(s.trim()));
     let clock = event_loop::Clock::new();
-    let core = Agent::new(
+    let mut core = Agent::new(
         core_config(&flags, info, addr, &work_dir),
         previous,
         clock.now(),
     );
+    let store = checkpoint::Store::new(&work_dir);
+    let (recovered, survivors) = recovery::read(&store);
+    let mut initial = Vec::new();
+    core.recover(recovered, clock.now(), &mut initial);
     let exe = match &flags.executor_binary {
         Some(p) => PathBuf::from(p),
         None => std::env::current_exe().context("cannot find this binary to run executors")?,
     };
     let (to_master_tx, to_master_rx) = tokio::sync::mpsc::unbounded_channel();
     let (refused_tx, refused_rx) = tokio::sync::watch::channel(None);
-    let launcher = launcher::Launcher::new(Arc::new(strata_containerizer::PosixContainerizer), exe);
+    let launcher = launcher::Launcher::new(
+        Arc::new(strata_containerizer::PosixContainerizer),
+        exe,
+        &work_dir,
+        flags.fetcher_cache_size,
+    )?;
+    let launcher = launcher.with_store(store.clone());
     let outlets = event_loop::Outlets {
         to_master: to_master_tx,
         refused: refused_tx,
-        launcher,
+        launcher: launcher.clone(),
+        store,
     };
-    let handle = event_loop::spawn(core, clock, outlets);
+    let handle = event_loop::spawn(core, clock, outlets, initial);
+    for record in survivors {
+        launcher.watch_recovered(record, handle.clone());
+    }
     tokio::spawn(master_link::run(
         flags.master.clone(),
         handle.clone(),

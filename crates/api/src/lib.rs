@@ -7,6 +7,7 @@ mod macros;
 
 pub mod agent_link;
 pub mod ascii_json;
+pub mod checks;
 pub mod executor;
 pub mod ids;
 pub mod mesos;
@@ -16,6 +17,7 @@ pub mod scheduler;
 pub mod status;
 
 pub use ascii_json::{to_ascii_json, to_ascii_json_bytes};
+pub use checks::{CheckInfo, CheckStatusInfo, CheckType, HealthCheck};
 pub use ids::{AgentId, ContainerId, ExecutorId, FrameworkId, OfferId, TaskId};
 pub use mesos::*;
 pub use status::{Reason, Source, TaskState, TaskStatus};

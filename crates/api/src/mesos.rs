@@ -1,9 +1,11 @@
 //! Core Mesos v1 types shared by the scheduler, executor and operator APIs: frameworks,
 //! agents, masters, tasks, executors, commands, offers and filters.
 //!
-//! Fields Strata does not interpret yet (container, health checks, discovery…) are kept as
-//! raw JSON so they pass through to executors and endpoints unchanged.
+//! Fields Strata does not interpret yet (container, discovery…) are kept as raw JSON so
+//! they pass through to executors and endpoints unchanged; health checks and checks are
+//! typed (`checks`).
 
+use crate::checks::{CheckInfo, HealthCheck};
 use crate::ids::{AgentId, ContainerId, ExecutorId, FrameworkId, OfferId, TaskId};
 use crate::status::{TaskState, TaskStatus};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -292,9 +294,9 @@ pub struct TaskInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health_check: Option<serde_json::Value>,
+    pub health_check: Option<HealthCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub check: Option<serde_json::Value>,
+    pub check: Option<CheckInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_policy: Option<KillPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -430,7 +432,7 @@ pub struct Task {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health_check: Option<serde_json::Value>,
+    pub health_check: Option<HealthCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_policy: Option<KillPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

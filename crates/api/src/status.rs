@@ -1,5 +1,6 @@
 //! Task states, reasons, sources and `TaskStatus`, the unit of every status update.
 
+use crate::checks::CheckStatusInfo;
 use crate::ids::{AgentId, ContainerId, ExecutorId, TaskId};
 use crate::mesos::{lenient_enum, Labels, TimeInfo};
 use serde::{Deserialize, Serialize};
@@ -154,7 +155,7 @@ pub struct TaskStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub check_status: Option<serde_json::Value>,
+    pub check_status: Option<CheckStatusInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<Labels>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

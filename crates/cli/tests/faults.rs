@@ -1,5 +1,5 @@
-//! Fault tests with real `strata` processes: an agent killed (-9) and restarted, with and
-//! without checkpointing frameworks; an agent that stops answering (SIGSTOP) and comes
+//! Fault tests with real `strata` processes: an agent killed (-9) and restarted (see also
+//! recovery.rs for checkpoint recovery), including one that lost its checkpoints; an agent that stops answering (SIGSTOP) and comes
 //! back; a master killed and restarted on its registry; and a status update whose
 //! acknowledgement was lost in a master crash. Each test asserts what the framework sees
 //! (through the Rust SDK), what the master's endpoints say, and which task processes live.
@@ -55,7 +55,7 @@ async fn agent_kill9_loses_tasks_of_frameworks_without_checkpointing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn agent_kill9_with_checkpointing_frameworks_reconciles_after_reregistration() {
+async fn agent_restarted_without_its_checkpoints_reconciles_after_reregistration() {
     // A long re-registration timeout: the agent must come back as "disconnected", not
     // unreachable, however slow this machine is.
     let mut c =
@@ -83,6 +83,11 @@ async fn agent_kill9_with_checkpointing_frameworks_reconciles_after_reregistrati
     assert_eq!(c.task_state("plain").await.as_deref(), Some("TASK_RUNNING"));
     assert_eq!(c.task_state("pa").await.as_deref(), Some("TASK_RUNNING"));
 
+    // The agent comes back with its id but without its checkpoints (as after a disk
+    // problem): it knows nothing of the tasks, and the master must reconcile them.
+    for dir in ["meta/frameworks", "meta/containers"] {
+        let _ = std::fs::remove_dir_all(c.agents[0].work_dir.join(dir));
+    }
     c.agents[0].restart();
     assert_eq!(
         c.wait_agent_registered(0).await,
@@ -109,7 +114,7 @@ async fn agent_kill9_with_checkpointing_frameworks_reconciles_after_reregistrati
         let listed = state.as_str();
         wait_task_listed(&c, &fw.id(), "completed_tasks", task, listed).await;
     }
-    // The old executors found no agent that knows them and killed their tasks.
+    // The old executors found an agent that does not know them and killed their tasks.
     wait_gone(&marker1).await;
     wait_gone(&marker2).await;
     wait_framework_processes_gone(&plain.id()).await;

@@ -1,14 +1,16 @@
 //! Starting and destroying containers (an executor process and everything it spawns).
 //! This version has the POSIX process backend: own process group, sandbox stdout/stderr,
-//! optional user switch, and destroy by killing the whole process tree. Isolation
-//! (cgroups, namespaces) and Docker come with the agent-depth work.
+//! optional user switch, and destroy by killing the whole process tree; and resource
+//! isolation behind the [`isolation::Isolator`] trait (cgroups v1 and v2, none, a fake).
+//! Namespaces and Docker come with the agent-depth work.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod isolation;
 mod posix;
 mod proctree;
 
 pub use posix::PosixContainerizer;
-pub use proctree::{descendants, kill_tree};
+pub use proctree::{descendants, kill_tree, start_time};
 
 use futures_util::future::BoxFuture;
 use std::path::PathBuf;

@@ -78,3 +78,29 @@ pub fn kill_tree(root: u32) {
         let _ = kill(Pid::from_raw(raw), Signal::SIGKILL);
     }
 }
+
+/// A process's start time (clock ticks since boot, field 22 of `/proc/PID/stat`); with the pid
+/// it identifies a process across pid reuse. None if the process does not exist (or is a
+/// zombie).
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')').map(|(_, r)| r)?;
+    let mut fields = rest.split_whitespace();
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_identifies_live_processes() {
+        let me = std::process::id();
+        let t = start_time(me).expect("this process has a start time");
+        assert_eq!(start_time(me), Some(t));
+        assert_eq!(start_time(u32::MAX - 1), None);
+    }
+}

@@ -4,7 +4,7 @@
 //!
 //! Layout: `core` is the pure state machine (tasks, unacknowledged updates, the agent
 //! link, deadlines); `shell` runs it against real HTTP (`agent`), processes (`process`)
-//! and timers. `config` reads the `MESOS_*` environment, `duration` parses stout durations
+//! and timers; `probe` runs health checks and checks. `config` reads the `MESOS_*` environment, `duration` parses stout durations
 //! and `termination` renders exit statuses the way Mesos does.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -12,6 +12,7 @@ mod agent;
 pub mod config;
 pub mod core;
 pub mod duration;
+pub mod probe;
 pub mod process;
 mod shell;
 pub mod termination;

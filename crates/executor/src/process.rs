@@ -45,6 +45,8 @@ pub enum Output {
     Inherit,
     /// Files (a default-executor task's `stdout`/`stderr` in its own sandbox).
     Files { stdout: PathBuf, stderr: PathBuf },
+    /// Both to the executor's stderr (health check and check commands, as in Mesos).
+    Stderr,
 }
 
 /// Everything needed to start one task process.
@@ -201,15 +203,28 @@ pub fn spawn(spec: &LaunchSpec) -> Result<tokio::process::Child, LaunchError> {
         program: spec.program.clone(),
         source,
     };
-    if let Output::Files { stdout, stderr } = &spec.output {
-        let open = |p: &PathBuf| {
-            std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(p)
-                .map_err(spawn_error)
-        };
-        cmd.stdout(open(stdout)?).stderr(open(stderr)?);
+    match &spec.output {
+        Output::Inherit => {}
+        Output::Files { stdout, stderr } => {
+            let open = |p: &PathBuf| {
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(p)
+                    .map_err(spawn_error)
+            };
+            cmd.stdout(open(stdout)?).stderr(open(stderr)?);
+        }
+        Output::Stderr => {
+            let stderr = || {
+                use std::os::fd::AsFd;
+                std::io::stderr()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(spawn_error)
+            };
+            cmd.stdout(stderr()?).stderr(stderr()?);
+        }
     }
     cmd.spawn().map_err(spawn_error)
 }

@@ -1,9 +1,11 @@
 //! The executor's I/O shell: one loop that owns the core, feeds it agent events, process
-//! exits and timer ticks, and carries out its effects (HTTP calls, spawns, signals, exit).
+//! exits, probe results and timer ticks, and carries out its effects (HTTP calls, spawns,
+//! signals, probes, exit).
 
 use crate::agent::{spawn_poster, spawn_stream, FromAgent};
 use crate::config::Config;
 use crate::core::{Core, CoreConfig, Effect, Input, KillSignal, Now, SpawnRequest};
+use crate::probe::{ProbeContext, ProbeDone, ProbeRunner};
 use crate::process::{self, LaunchError, LaunchSpec, Output};
 use crate::termination::Termination;
 use std::collections::{HashMap, VecDeque};
@@ -58,6 +60,8 @@ struct Shell {
     poster_task: JoinHandle<()>,
     /// Process group of every task whose process has not been reaped.
     groups: HashMap<TaskId, u32>,
+    probes: ProbeRunner,
+    probe_rx: mpsc::Receiver<ProbeDone>,
     warned_user: bool,
     inputs: VecDeque<Input>,
 }
@@ -67,6 +71,7 @@ impl Shell {
         let (agent_tx, agent_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (exit_tx, exit_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (poster_tx, poster_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (probe_tx, probe_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let poster_task = spawn_poster(Client::new(CALL_TIMEOUT), config.executor_url(), poster_rx);
         Shell {
             config,
@@ -82,6 +87,8 @@ impl Shell {
             poster_tx,
             poster_task,
             groups: HashMap::new(),
+            probes: ProbeRunner::new(probe_tx),
+            probe_rx,
             warned_user: false,
             inputs: VecDeque::from([Input::Start]),
         }
@@ -131,6 +138,10 @@ impl Shell {
                     }
                 }
                 Some((task_id, termination)) = self.exit_rx.recv() => return self.reaped(task_id, termination),
+                Some(done) = self.probe_rx.recv() => {
+                    self.probes.finished(&done);
+                    return Input::ProbeDone { task_id: done.task_id, kind: done.kind, seq: done.seq, outcome: done.outcome };
+                }
                 () = sleep => return Input::Tick,
             }
         }
@@ -186,6 +197,8 @@ impl Shell {
                 self.inputs.push_back(Input::Spawned { task_id, result });
             }
             Effect::Signal { task_id, signal } => self.signal(&task_id, signal),
+            Effect::Probe(request) => self.probes.start(*request),
+            Effect::CancelProbe { task_id, kind, seq } => self.probes.cancel(&task_id, kind, seq),
             Effect::Exit { code, message } => {
                 if code == 0 {
                     tracing::info!(message, "Executor exiting");
@@ -238,6 +251,8 @@ impl Shell {
         let spec = self.launch_spec(request)?;
         let mut child = process::spawn(&spec)?;
         let task_id = request.task.task_id.clone();
+        self.probes
+            .set_context(task_id.clone(), ProbeContext::of(&spec));
         let pid = child.id().unwrap_or_default();
         tracing::info!(%task_id, pid, program = %spec.program, "Launched task");
         self.groups.insert(task_id.clone(), pid);
@@ -287,5 +302,6 @@ impl Shell {
             stream.abort();
         }
         self.poster_task.abort();
+        self.probes.stop_all();
     }
 }

@@ -108,11 +108,14 @@ impl Budget {
     }
 }
 
-/// Extracts `archive` (which lies inside `root`) into `root`. A `.gz` file is decompressed
-/// next to the archive. Returns the number of bytes written.
+/// Extracts `archive` into `root`. `name` is the archive's path relative to `root` (where
+/// it is, or where it would be when it is extracted straight from the fetcher cache): a
+/// `.gz` file is decompressed to `name` without the `.gz`. Returns the number of bytes
+/// written.
 pub(crate) fn extract(
     kind: ArchiveKind,
     archive: &Path,
+    name: &Path,
     root: &Path,
     mut budget: Budget,
 ) -> Result<u64, ExtractError> {
@@ -121,7 +124,7 @@ pub(crate) fn extract(
         ArchiveKind::Tar => extract_tar(file, root, &mut budget)?,
         ArchiveKind::TarGz => extract_tar(GzDecoder::new(file), root, &mut budget)?,
         ArchiveKind::Zip => extract_zip(file, root, &mut budget)?,
-        ArchiveKind::Gz => gunzip(file, archive, root, &mut budget)?,
+        ArchiveKind::Gz => gunzip(file, name, root, &mut budget)?,
     }
     Ok(budget.written)
 }
@@ -191,19 +194,12 @@ fn read_link_target(entry: &mut impl Read) -> Result<PathBuf, ExtractError> {
     Ok(PathBuf::from(target))
 }
 
-fn gunzip(
-    file: File,
-    archive: &Path,
-    root: &Path,
-    budget: &mut Budget,
-) -> Result<(), ExtractError> {
-    let rel = archive
-        .strip_prefix(root)
-        .ok()
-        .and_then(|rel| rel.to_str())
+fn gunzip(file: File, name: &Path, root: &Path, budget: &mut Budget) -> Result<(), ExtractError> {
+    let rel = name
+        .to_str()
         .and_then(|rel| rel.get(..rel.len().saturating_sub(".gz".len())))
         .map(PathBuf::from)
-        .ok_or_else(|| corrupt(format!("{} has no name without .gz", archive.display())))?;
+        .ok_or_else(|| corrupt(format!("{} has no name without .gz", name.display())))?;
     let rel = entry_path(&rel)?.ok_or_else(|| corrupt("empty name without .gz"))?;
     write_file(root, &rel, &mut GzDecoder::new(file), None, budget)
 }

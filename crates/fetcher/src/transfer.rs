@@ -1,4 +1,6 @@
-//! Moving bytes into the sandbox: HTTP(S) downloads and local copies.
+//! Moving bytes into the sandbox or the cache: HTTP(S) downloads and local copies. A source
+//! is opened first ([`open`]), so its size is known before any byte is written: the cache
+//! reserves space by it.
 //!
 //! Both write to a hidden part file next to the destination and rename it into place only
 //! when complete, so a failed or cancelled fetch never leaves a truncated file under the
@@ -11,6 +13,7 @@ use futures_util::StreamExt;
 use reqwest::Url;
 use tokio::io::AsyncWriteExt;
 
+use crate::plan::Source;
 use crate::FetchError;
 
 /// A part file that is deleted unless it was renamed into place.
@@ -49,15 +52,74 @@ impl Drop for PartFile {
     }
 }
 
-/// Downloads `url` to `dest`, following redirects as the client's policy allows. Returns
-/// the number of bytes written.
-pub(crate) async fn download(
+/// A source whose size is known (if the server said) and whose bytes are ready to be
+/// written: an HTTP response whose status was checked, or a local regular file.
+pub(crate) enum Opened {
+    Http(reqwest::Response),
+    Local { path: PathBuf, len: u64 },
+}
+
+impl Opened {
+    /// The size announced before any byte was read: a local file's length, or the HTTP
+    /// `Content-Length` (absent for a streamed body).
+    pub(crate) fn len(&self) -> Option<u64> {
+        match self {
+            Opened::Http(response) => response.content_length(),
+            Opened::Local { len, .. } => Some(*len),
+        }
+    }
+
+    /// Writes the bytes to `dest` (through a part file). Returns the number written.
+    pub(crate) async fn write_to(
+        self,
+        uri: &str,
+        dest: &Path,
+        max_bytes: u64,
+    ) -> Result<u64, FetchError> {
+        match self {
+            Opened::Http(response) => save(response, uri, dest, max_bytes).await,
+            Opened::Local { path, .. } => copy_opened(uri, &path, dest, max_bytes).await,
+        }
+    }
+}
+
+/// Opens `source`: sends the HTTP request and checks the answer, or checks that the local
+/// path is a regular file. Refuses a source known to exceed `max_bytes`.
+pub(crate) async fn open(
     client: &reqwest::Client,
     uri: &str,
-    url: Url,
+    source: &Source,
+    max_bytes: u64,
+) -> Result<Opened, FetchError> {
+    let opened = match source {
+        Source::Http(url) => Opened::Http(request(client, uri, url.clone()).await?),
+        Source::Local(path) => open_local(uri, path).await?,
+    };
+    if opened.len().is_some_and(|len| len > max_bytes) {
+        return Err(too_large(uri, max_bytes));
+    }
+    Ok(opened)
+}
+
+/// Copies the local file `source` to `dest`. Returns the number of bytes copied.
+pub(crate) async fn copy(
+    uri: &str,
+    source: &Path,
     dest: &Path,
     max_bytes: u64,
 ) -> Result<u64, FetchError> {
+    let opened = open_local(uri, source).await?;
+    if opened.len().is_some_and(|len| len > max_bytes) {
+        return Err(too_large(uri, max_bytes));
+    }
+    opened.write_to(uri, dest, max_bytes).await
+}
+
+async fn request(
+    client: &reqwest::Client,
+    uri: &str,
+    url: Url,
+) -> Result<reqwest::Response, FetchError> {
     let response = client
         .get(url)
         .send()
@@ -70,9 +132,15 @@ pub(crate) async fn download(
             status: status.as_u16(),
         });
     }
-    if response.content_length().is_some_and(|len| len > max_bytes) {
-        return Err(too_large(uri, max_bytes));
-    }
+    Ok(response)
+}
+
+async fn save(
+    response: reqwest::Response,
+    uri: &str,
+    dest: &Path,
+    max_bytes: u64,
+) -> Result<u64, FetchError> {
     let part = PartFile::next_to(dest);
     let mut file = tokio::fs::File::create(&part.path)
         .await
@@ -97,25 +165,28 @@ pub(crate) async fn download(
     Ok(bytes)
 }
 
-/// Copies the local file `source` to `dest`. Returns the number of bytes copied.
-pub(crate) async fn copy(
+async fn open_local(uri: &str, path: &Path) -> Result<Opened, FetchError> {
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|err| FetchError::io(uri, "read source file", path, err))?;
+    if !meta.is_file() {
+        return Err(FetchError::NotAFile {
+            uri: uri.to_owned(),
+            path: path.to_owned(),
+        });
+    }
+    Ok(Opened::Local {
+        path: path.to_owned(),
+        len: meta.len(),
+    })
+}
+
+async fn copy_opened(
     uri: &str,
     source: &Path,
     dest: &Path,
     max_bytes: u64,
 ) -> Result<u64, FetchError> {
-    let meta = tokio::fs::metadata(source)
-        .await
-        .map_err(|err| FetchError::io(uri, "read source file", source, err))?;
-    if !meta.is_file() {
-        return Err(FetchError::NotAFile {
-            uri: uri.to_owned(),
-            path: source.to_owned(),
-        });
-    }
-    if meta.len() > max_bytes {
-        return Err(too_large(uri, max_bytes));
-    }
     let part = PartFile::next_to(dest);
     let bytes = tokio::fs::copy(source, &part.path)
         .await

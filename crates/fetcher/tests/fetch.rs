@@ -109,6 +109,7 @@ async fn check(fx: &Fixture, uri: CommandUri, limits: &FetchLimits, want: Want<'
         std::slice::from_ref(&uri),
         &sandbox.path,
         limits,
+        None,
     )
     .await;
     match (result, want) {
@@ -449,7 +450,8 @@ async fn fetches_in_order_and_stops_at_the_first_failure() -> TestResult {
         uri(&fx.local("plain.txt")),
         uri(&fx.http("/files/hello.txt")),
     ];
-    let fetched = fetch_all(&fx.client, &uris, &sandbox.path, &FetchLimits::default()).await?;
+    let limits = FetchLimits::default();
+    let fetched = fetch_all(&fx.client, &uris, &sandbox.path, &limits, None).await?;
     let want = [
         Fetched {
             uri: uris[0].value.clone(),
@@ -470,7 +472,7 @@ async fn fetches_in_order_and_stops_at_the_first_failure() -> TestResult {
         uri(&fx.http("/missing")),
         uri(&fx.local("tool.sh")),
     ];
-    let err = fetch_all(&fx.client, &uris, &sandbox.path, &FetchLimits::default()).await;
+    let err = fetch_all(&fx.client, &uris, &sandbox.path, &limits, None).await;
     assert!(
         matches!(err, Err(FetchError::Status { status: 404, .. })),
         "{err:?}"

@@ -316,6 +316,15 @@ impl Master {
     ) -> Result<(), String> {
         validate_id(task.task_id.as_str())
             .map_err(|e| format!("Task has an invalid TaskID: {e}"))?;
+        if let Some(hc) = &task.health_check {
+            hc.validate()
+                .map_err(|e| format!("Task uses invalid health check: {e}"))?;
+        }
+        if let Some(check) = &task.check {
+            check
+                .validate()
+                .map_err(|e| format!("Task uses invalid check: {e}"))?;
+        }
         let fw = self
             .frameworks
             .get(fid)

@@ -438,3 +438,16 @@ fn custom_executor_is_charged_once_and_listed_in_later_offers() {
     assert_eq!(h.agent_kinds(&aid), ["RUN_TASK"], "{:#?}", h.out);
     assert_eq!(h.slave_state(&aid)["used_resources"]["cpus"], 2.5);
 }
+
+#[test]
+fn invalid_health_check_is_task_error() {
+    let aid = AgentId::new(format!("{MASTER_ID}-S0"));
+    let mut t = task("t1", &aid, "cpus:1");
+    t.health_check = Some(serde_json::from_str("{}").unwrap());
+    let expected = format!(
+        "Task uses invalid health check: {}",
+        t.health_check.as_ref().unwrap().validate().unwrap_err()
+    );
+    assert!(expected.contains("type"), "{expected}");
+    expect_task_error(t, &expected);
+}

@@ -210,6 +210,16 @@ impl Fw {
 
     /// Launches a 0.1 cpu / 32 MB command task from an offer that fits; returns its agent.
     pub async fn launch(&mut self, task: &str, cmd: &str) -> AgentId {
+        self.launch_with(task, cmd, |_| {}).await
+    }
+
+    /// Like [`Fw::launch`], letting `edit` change the TaskInfo before it is sent.
+    pub async fn launch_with(
+        &mut self,
+        task: &str,
+        cmd: &str,
+        edit: impl FnOnce(&mut TaskInfo),
+    ) -> AgentId {
         let need = Resources::from_vec(vec![
             Resource::scalar("cpus", 0.1),
             Resource::scalar("mem", 32.0),
@@ -223,13 +233,14 @@ impl Fw {
             self.expect("an offer", is_offers).await;
         };
         let wire = need.to_wire(WireFormat::PreRefinement);
-        let info = TaskInfo::command(
+        let mut info = TaskInfo::command(
             task,
             TaskId::new(task),
             offer.agent_id.clone(),
             wire,
             CommandInfo::shell(cmd),
         );
+        edit(&mut info);
         let op = Operation {
             kind: "LAUNCH".into(),
             id: None,

@@ -1,13 +1,18 @@
 //! The executor's pure state machine: tasks, unacknowledged updates, the agent link and what
 //! to do next. `Core::step(now, input)` returns effects for the shell to carry out; it never
 //! reads the clock, touches processes or does I/O (uuids come from an injected generator).
+//! Health checks and checks are deadlines here too (`probe`, `checking`); the shell only
+//! runs the probes it is asked for.
 
+mod checking;
 mod link;
+pub mod probe;
 mod task;
 #[cfg(test)]
 mod tests;
 mod updates;
 
+pub use probe::{Probe, ProbeKind, ProbeOutcome};
 pub use task::{kill_grace, terminal_state, KillCause, Phase, DEFAULT_KILL_GRACE};
 pub use updates::{decode_uuid, encode_uuid, Uuid};
 
@@ -71,6 +76,13 @@ pub enum Input {
         task_id: TaskId,
         termination: Termination,
     },
+    /// A probe asked for by `Effect::Probe` ended.
+    ProbeDone {
+        task_id: TaskId,
+        kind: ProbeKind,
+        seq: u64,
+        outcome: ProbeOutcome,
+    },
     /// Time passed (a deadline from `next_deadline` may have arrived).
     Tick,
 }
@@ -92,6 +104,16 @@ pub struct SpawnRequest {
     pub own_sandbox: bool,
 }
 
+/// A health check or check the shell should run now for a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeRequest {
+    pub task_id: TaskId,
+    pub kind: ProbeKind,
+    /// Echoed in `Input::ProbeDone`; tells a current answer from a late one.
+    pub seq: u64,
+    pub probe: Probe,
+}
+
 /// What the core asks the shell to do, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -103,6 +125,15 @@ pub enum Effect {
     Spawn(Box<SpawnRequest>),
     /// Signal a task's process group.
     Signal { task_id: TaskId, signal: KillSignal },
+    /// Run a probe; answer with `Input::ProbeDone`.
+    Probe(Box<ProbeRequest>),
+    /// Abandon a running probe (it timed out, or its task is being killed or ended):
+    /// kill a command probe's process group; its answer, if any, is ignored.
+    CancelProbe {
+        task_id: TaskId,
+        kind: ProbeKind,
+        seq: u64,
+    },
     /// Exit the process with this code; `message` says why.
     Exit { code: i32, message: String },
 }
@@ -191,6 +222,12 @@ impl Core {
                 task_id,
                 termination,
             } => self.on_exited(&task_id, termination),
+            Input::ProbeDone {
+                task_id,
+                kind,
+                seq,
+                outcome,
+            } => self.on_probe_done(&task_id, kind, seq, outcome),
             Input::Tick => self.on_tick(),
         }
         self.check_done();
@@ -216,6 +253,7 @@ impl Core {
         tasks
             .chain([self.shutdown_deadline, self.link.deadline()])
             .flatten()
+            .chain(self.probe_deadlines())
             .min()
     }
 
@@ -394,6 +432,9 @@ impl Core {
                 // A kill that arrived before the process existed is delivered now.
                 let pending_kill = task.kill;
                 self.send_update(task_id, TaskState::Running, None, None);
+                if pending_kill.is_none() {
+                    self.start_probers(task_id);
+                }
                 if let Some(kill) = pending_kill {
                     self.out.push(Effect::Signal {
                         task_id: task_id.clone(),
@@ -431,6 +472,7 @@ impl Core {
         };
         task.phase = Phase::Done;
         let (state, reason) = terminal_state(task.kill.map(|k| k.cause), termination);
+        self.stop_probers(task_id);
         tracing::info!(%task_id, state = %state, message = %termination.message(), "Task process ended");
         self.send_update(task_id, state, Some(termination.message()), reason);
         if matches!(state, TaskState::Failed | TaskState::Killed) {
@@ -495,6 +537,12 @@ impl Core {
             }
         }
         let first = !signals.is_empty();
+        if first {
+            self.stop_probers(task_id);
+        }
+        let Some(task) = self.tasks.get_mut(task_id) else {
+            return;
+        };
         if grace.is_zero() {
             task.kill = task.kill.map(|k| KillState {
                 escalate_at: None,
@@ -594,6 +642,7 @@ impl Core {
             );
         }
         self.escalate_and_expire(now);
+        self.poll_probers();
         if self.link.retry_due(now) {
             self.link.on_retry(self.book.next_seq());
             self.subscribe();
@@ -639,8 +688,9 @@ impl Core {
         }
     }
 
-    /// Builds, records and (when connected) emits a status update; a terminal one also
-    /// moves the task to `Done` bookkeeping.
+    /// Builds a status update from scratch (Mesos' `createTaskStatus`): a task with a
+    /// check carries an empty `check_status` of its type, and the terminal update of a
+    /// task killed for failing health checks says `healthy: false`.
     fn send_update(
         &mut self,
         task_id: &TaskId,
@@ -648,20 +698,33 @@ impl Core {
         message: Option<String>,
         reason: Option<Reason>,
     ) {
-        let uuid = (self.uuids)();
         let mut status = TaskStatus::new(task_id.clone(), state).with(
             Source::Executor,
             reason,
             message.unwrap_or_default(),
         );
+        if let Some(task) = self.tasks.get(task_id) {
+            status.check_status = probe::empty_check_status(task.info.check.as_ref());
+            if state.is_terminal() && task.unhealthy {
+                status.healthy = Some(false);
+            }
+        }
+        self.emit(task_id, status);
+    }
+
+    /// Stamps (uuid, executor id, time), records and (when connected) sends an update; a
+    /// terminal one also moves the task to `Done` bookkeeping.
+    fn emit(&mut self, task_id: &TaskId, mut status: TaskStatus) {
+        let uuid = (self.uuids)();
         status.executor_id = Some(self.cfg.executor_id.clone());
         status.timestamp = Some(self.now.wall_secs);
         status.uuid = Some(encode_uuid(&uuid));
         if let Some(task) = self.tasks.get_mut(task_id) {
-            task.state = state;
-            if state.is_terminal() {
+            task.state = status.state;
+            if status.state.is_terminal() {
                 task.terminal = Some((self.now.mono, uuid));
             }
+            task.last_status = Some(status.clone());
         }
         self.book.push(uuid, status.clone());
         if self.link.is_connected() {

@@ -1,10 +1,11 @@
-//! One task as the executor core sees it: its launch phase, kill progress and deadlines,
-//! plus the pure rules for the terminal state and the kill grace period.
+//! One task as the executor core sees it: its launch phase, kill progress, deadlines and
+//! probes, plus the pure rules for the terminal state and the kill grace period.
 
+use super::probe::Prober;
 use super::updates::Uuid;
 use crate::termination::Termination;
 use std::time::Duration;
-use strata_api::{KillPolicy, Reason, TaskInfo, TaskState};
+use strata_api::{KillPolicy, Reason, TaskInfo, TaskState, TaskStatus};
 
 /// Grace period between SIGTERM and SIGKILL when no kill policy says otherwise (Mesos 3 s).
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
@@ -31,6 +32,8 @@ pub enum KillCause {
     MaxCompletion,
     /// Another task of the same group failed or was killed.
     Group,
+    /// The health check failed `consecutive_failures` times in a row.
+    HealthCheck,
 }
 
 /// A kill in progress.
@@ -57,6 +60,13 @@ pub struct Task {
     pub terminal: Option<(Duration, Uuid)>,
     /// Whether the agent acknowledged any update of this task.
     pub acked_any: bool,
+    /// The health check and check while the process runs and no kill started.
+    pub probers: Vec<Prober>,
+    /// The last update generated; health and check updates are copies of it.
+    pub last_status: Option<TaskStatus>,
+    /// A health check killed this task (or another task of its group): its terminal
+    /// update says `healthy: false`.
+    pub unhealthy: bool,
 }
 
 impl Task {
@@ -71,6 +81,9 @@ impl Task {
             completion_deadline: None,
             terminal: None,
             acked_any: false,
+            probers: Vec::new(),
+            last_status: None,
+            unhealthy: false,
         }
     }
 

@@ -1,5 +1,8 @@
 //! Script tests of the executor core: each step is (time in ms, input, expected effects
-//! written as short strings), driven through one `check` helper.
+//! written as short strings), driven through one `check` helper. Health checks and checks
+//! have their own scripts in `tests/probes.rs`.
+
+mod probes;
 
 use super::*;
 use serde_json::json;
@@ -56,8 +59,11 @@ fn summary(effect: &Effect) -> String {
                 .as_ref()
                 .map(|m| format!(" '{m}'"))
                 .unwrap_or_default();
-            format!("UPDATE {} {}{reason}{message}", s.task_id, s.state)
+            let extras = probes::extras(s);
+            format!("UPDATE {} {}{reason}{message}{extras}", s.task_id, s.state)
         }
+        Effect::Probe(r) => format!("PROBE {} {:?} #{}", r.task_id, r.kind, r.seq),
+        Effect::CancelProbe { task_id, kind, seq } => format!("CANCEL {task_id} {kind:?} #{seq}"),
         Effect::Spawn(r) => {
             let sandbox = if r.own_sandbox { " own-sandbox" } else { "" };
             format!(

@@ -1,6 +1,9 @@
 //! Test fixtures for the fetcher: a local HTTP server, archive builders (including hostile
 //! archives no well-behaved tool would write) and source files on disk.
 
+// Each test binary uses a different part of these fixtures.
+#![allow(dead_code)]
+
 use std::error::Error;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};

@@ -54,7 +54,7 @@ pub fn task_json(t: &TaskRecord) -> Value {
         ("labels", task.labels.as_ref().map(|l| json!(l.labels))),
         ("container", task.container.clone()),
         ("discovery", task.discovery.clone()),
-        ("health_check", task.health_check.clone()),
+        ("health_check", task.health_check.as_ref().map(|h| json!(h))),
         ("kill_policy", task.kill_policy.as_ref().map(|k| json!(k))),
     ];
     for (k, v) in optional {
