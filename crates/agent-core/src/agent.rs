@@ -98,7 +98,7 @@ impl Agent {
                 Reply::None
             }
             Input::ContainerStarted { container_id, pid } => {
-                self.container_started(&container_id, pid);
+                self.container_started(&container_id, pid, out);
                 Reply::None
             }
             Input::ContainerFailed {
@@ -106,6 +106,14 @@ impl Agent {
                 message,
             } => {
                 self.container_failed(now, &container_id, message, out);
+                Reply::None
+            }
+            Input::ContainerLimited {
+                container_id,
+                reason,
+                message,
+            } => {
+                self.container_limited(&container_id, reason, message);
                 Reply::None
             }
             Input::ContainerExited {
@@ -269,6 +277,26 @@ impl Agent {
     /// Total resources offered to the cluster.
     pub fn total(&self) -> &Resources {
         &self.total
+    }
+
+    /// Running containers: (framework, executor, executor name, source, container).
+    pub fn containers(&self) -> Vec<(FrameworkId, ExecutorId, String, String, ContainerId)> {
+        self.frameworks
+            .iter()
+            .flat_map(|(fid, f)| f.executors.values().map(move |e| (fid, e)))
+            .filter(|(_, e)| e.phase != crate::state::ExecutorPhase::Terminated)
+            .map(|(fid, e)| {
+                let name = e.info.name.clone().unwrap_or_default();
+                let source = e.info.source.clone().unwrap_or_default();
+                (
+                    fid.clone(),
+                    e.info.executor_id.clone(),
+                    name,
+                    source,
+                    e.container_id.clone(),
+                )
+            })
+            .collect()
     }
 
     /// Process ids of running executors, for shutdown cleanup.

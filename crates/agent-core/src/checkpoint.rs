@@ -198,6 +198,7 @@ impl Agent {
             completed: VecDeque::new(),
             termination: None,
             pending_kills: Vec::new(),
+            held: Vec::new(),
         };
         let mut never_started = Vec::new();
         for t in re.tasks {

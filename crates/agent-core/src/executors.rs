@@ -14,6 +14,19 @@ use strata_api::{
     ContainerId, ExecutorId, FrameworkId, KillPolicy, Reason, TaskId, TaskState, TaskStatus,
 };
 
+/// How long a built-in executor's TASK_FAILED waits for its container to exit.
+const HOLD_FAILED_SECS: f64 = 5.0;
+
+/// Reasons that mean the container hit a resource limit.
+fn is_limitation(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::ContainerLimitation
+            | Reason::ContainerLimitationMemory
+            | Reason::ContainerLimitationDisk
+    )
+}
+
 fn valid_uuid(uuid: Option<&str>) -> bool {
     uuid.and_then(|u| base64::engine::general_purpose::STANDARD.decode(u).ok())
         .is_some_and(|b| b.len() == 16)
@@ -117,17 +130,10 @@ impl Agent {
                 event: Box::new(Event::Shutdown),
             });
         } else {
-            for tasks in queued {
-                self.deliver(fid, eid, tasks, out);
-            }
             if let Ok(ex) = self.executor_mut(fid, eid) {
-                for kill in std::mem::take(&mut ex.pending_kills) {
-                    out.push(Effect::Executor {
-                        conn,
-                        event: Box::new(Event::Kill(kill)),
-                    });
-                }
+                ex.queued = queued;
             }
+            self.deliver_queued(fid, eid, out);
         }
         Reply::Stream
     }
@@ -227,9 +233,18 @@ impl Agent {
         }
         let conn = ex.conn;
         let uuid = status.uuid.clone().unwrap_or_default();
+        // A built-in executor's TASK_FAILED may be the visible end of a container limit
+        // (an OOM-killed command exits 137): hold it until the container is gone, so the
+        // limitation's reason and message can replace the generic ones, as Mesos does.
+        let builtin = !matches!(ex.kind, ExecutorKind::Custom(_));
+        let state = status.state;
+        if builtin && state == TaskState::Failed {
+            ex.held.push((status, now + HOLD_FAILED_SECS));
+        } else {
+            self.push_update(now, fid, status, out);
+        }
         self.counters.valid_status_updates += 1;
-        self.count_terminal(status.state);
-        self.push_update(now, fid, status, out);
+        self.count_terminal(state);
         if let Some(conn) = conn {
             let ack = Event::Acknowledged(Acknowledged { task_id: tid, uuid });
             out.push(Effect::Executor {
@@ -267,12 +282,55 @@ impl Agent {
         }
     }
 
-    pub(crate) fn container_started(&mut self, cid: &ContainerId, pid: u32) {
+    /// The container is started and isolated: tasks held back for it may go now.
+    pub(crate) fn container_started(&mut self, cid: &ContainerId, pid: u32, out: &mut Vec<Effect>) {
         let Some((fid, eid)) = self.containers.get(cid).cloned() else {
             return;
         };
         if let Ok(ex) = self.executor_mut(&fid, &eid) {
             ex.pid = Some(pid);
+        }
+        self.deliver_queued(&fid, &eid, out);
+    }
+
+    /// Sends queued tasks and kills to a subscribed executor whose container is started.
+    /// Until the shell reports the container started (which it does only after isolating
+    /// it), an executor that subscribed quickly gets nothing: a task forked before the
+    /// executor joined its cgroups would escape them.
+    fn deliver_queued(&mut self, fid: &FrameworkId, eid: &ExecutorId, out: &mut Vec<Effect>) {
+        let Ok(ex) = self.executor_mut(fid, eid) else {
+            return;
+        };
+        let (Some(conn), Some(_)) = (ex.conn, ex.pid) else {
+            return;
+        };
+        if matches!(
+            ex.phase,
+            ExecutorPhase::Terminating { .. } | ExecutorPhase::Terminated
+        ) {
+            return;
+        }
+        let queued = std::mem::take(&mut ex.queued);
+        let kills = std::mem::take(&mut ex.pending_kills);
+        for tasks in queued {
+            self.deliver(fid, eid, tasks, out);
+        }
+        for kill in kills {
+            out.push(Effect::Executor {
+                conn,
+                event: Box::new(Event::Kill(kill)),
+            });
+        }
+    }
+
+    /// A container hit a limit: its unfinished tasks will end with `reason` (as Mesos'
+    /// container limitations do: TASK_FAILED, e.g. REASON_CONTAINER_LIMITATION_MEMORY).
+    pub(crate) fn container_limited(&mut self, cid: &ContainerId, reason: Reason, message: String) {
+        let Some((fid, eid)) = self.containers.get(cid).cloned() else {
+            return;
+        };
+        if let Ok(ex) = self.executor_mut(&fid, &eid) {
+            ex.termination = Some((TaskState::Failed, reason, message));
         }
     }
 
@@ -294,6 +352,43 @@ impl Agent {
         self.container_exited(now, cid, -1, out);
     }
 
+    /// Releases held TASK_FAILED updates of an executor, with the container's limitation
+    /// (if it hit one) as their reason and message.
+    fn release_held(
+        &mut self,
+        now: f64,
+        fid: &FrameworkId,
+        eid: &ExecutorId,
+        only_due: bool,
+        out: &mut Vec<Effect>,
+    ) {
+        let Ok(ex) = self.executor_mut(fid, eid) else {
+            return;
+        };
+        let limitation = ex
+            .termination
+            .clone()
+            .filter(|(_, reason, _)| is_limitation(*reason));
+        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut ex.held)
+            .into_iter()
+            .partition(|(_, t)| !only_due || *t <= now);
+        ex.held = keep;
+        let mut release = Vec::new();
+        for (mut status, _) in due {
+            if let Some((_, reason, message)) = &limitation {
+                status.reason = Some(*reason);
+                status.message = Some(message.clone());
+                if let Some(t) = ex.terminated.get_mut(&status.task_id) {
+                    t.latest = Some(status.clone());
+                }
+            }
+            release.push(status);
+        }
+        for status in release {
+            self.push_update(now, fid, status, out);
+        }
+    }
+
     /// The executor process ended: unfinished tasks get an agent-made terminal update.
     pub(crate) fn container_exited(
         &mut self,
@@ -306,6 +401,7 @@ impl Agent {
             return;
         };
         let terminating = self.frameworks.get(&fid).is_some_and(|f| f.terminating);
+        self.release_held(now, &fid, &eid, false, out);
         let Ok(ex) = self.executor_mut(&fid, &eid) else {
             return;
         };
@@ -394,7 +490,10 @@ impl Agent {
         let Ok(ex) = self.executor_mut(fid, &eid) else {
             return;
         };
-        let queued_at = ex.queued.iter().position(|g| g.iter().any(|t| &t.task_id == tid));
+        let queued_at = ex
+            .queued
+            .iter()
+            .position(|g| g.iter().any(|t| &t.task_id == tid));
         if let Some(at) = queued_at {
             // As Mesos: a task group is killed as a whole.
             let group = ex.queued.remove(at);
@@ -520,6 +619,19 @@ impl Agent {
     /// Timers: update retries, executor registration timeouts, shutdown deadlines.
     pub(crate) fn tick(&mut self, now: f64, out: &mut Vec<Effect>) {
         self.retry_updates(now, out);
+        let held: Vec<(FrameworkId, ExecutorId)> = self
+            .frameworks
+            .iter()
+            .flat_map(|(fid, f)| {
+                f.executors
+                    .iter()
+                    .filter(|(_, e)| e.held.iter().any(|(_, t)| *t <= now))
+                    .map(move |(eid, _)| (fid.clone(), eid.clone()))
+            })
+            .collect();
+        for (fid, eid) in held {
+            self.release_held(now, &fid, &eid, true, out);
+        }
         let registration = crate::launch::mesos_duration(self.cfg.executor_registration_timeout);
         let reregistration =
             crate::launch::mesos_duration(self.cfg.executor_reregistration_timeout);

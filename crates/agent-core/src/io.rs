@@ -39,6 +39,13 @@ pub enum Input {
         container_id: ContainerId,
         message: String,
     },
+    /// A container hit a resource limit (e.g. OOM); the shell destroys it, and its tasks
+    /// end with this reason and message when it exits.
+    ContainerLimited {
+        container_id: ContainerId,
+        reason: strata_api::Reason,
+        message: String,
+    },
     /// A container's executor process exited with this raw wait status.
     ContainerExited {
         container_id: ContainerId,
@@ -72,6 +79,16 @@ pub enum ExecutorKind {
     Custom(CommandInfo),
 }
 
+/// What a container may use: requests (shares, soft memory limit) and limits (CFS quota,
+/// hard memory limit; `None` = the request, `f64::INFINITY` = unlimited).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ContainerLimits {
+    pub cpus: f64,
+    pub mem_mb: f64,
+    pub cpus_limit: Option<f64>,
+    pub mem_limit_mb: Option<f64>,
+}
+
 /// Everything the containerizer needs to start an executor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerSpec {
@@ -91,6 +108,9 @@ pub struct ContainerSpec {
     pub task_id: Option<TaskId>,
     /// The framework checkpoints: the process is recorded so a restarted agent finds it.
     pub checkpoint: bool,
+    /// Resources for isolation: the tasks', plus the executor's (or the built-in
+    /// executors' overhead).
+    pub limits: ContainerLimits,
 }
 
 /// Something the shell must do, in order.

@@ -3,7 +3,7 @@
 
 use crate::agent::Agent;
 use crate::checkpoint::{CheckpointOp, ExecutorRecord};
-use crate::io::{ContainerSpec, Effect, ExecutorKind};
+use crate::io::{ContainerLimits, ContainerSpec, Effect, ExecutorKind};
 use crate::state::{ExecutorPhase, ExecutorState, FrameworkEntry, TaskEntry};
 use std::collections::{BTreeMap, VecDeque};
 use strata_api::executor::{Event, Launch, LaunchGroup};
@@ -11,6 +11,7 @@ use strata_api::{
     CommandInfo, ExecutorId, ExecutorInfo, ExecutorType, FrameworkId, FrameworkInfo, Reason,
     TaskGroupInfo, TaskInfo, TaskState,
 };
+use strata_resources::Resources;
 
 /// Mesos duration text for seconds, as stout prints a `Duration` (`5secs`, `1500ms`,
 /// `1mins`, `90secs`): the largest unit not above it, or the next smaller unit when only
@@ -80,7 +81,8 @@ impl Agent {
         };
         let terminating = self.frameworks.get(&fid).is_some_and(|f| f.terminating);
         if terminating {
-            self.drop_tasks(now, &framework, &tasks, "Framework is terminating", out);
+            // As Mesos: no update, since a terminating framework cannot acknowledge it.
+            tracing::warn!(framework_id = %fid, "ignoring tasks for a terminating framework");
             return;
         }
         let changed = self
@@ -118,7 +120,7 @@ impl Agent {
         let existing = fw.executors.get(&eid).map(|e| e.phase);
         match existing {
             Some(ExecutorPhase::Terminating { .. }) => {
-                self.drop_tasks(now, &framework, &tasks, "Executor is terminating", out);
+                self.drop_tasks(now, &framework, &tasks, "Executor terminating", out);
             }
             Some(ExecutorPhase::Terminated) | None => {
                 if let Some(old) = fw.executors.remove(&eid) {
@@ -177,6 +179,7 @@ impl Agent {
             uris: uris_for(&kind, &tasks),
             task_id: tasks.first().map(|t| t.task_id.clone()),
             checkpoint: fw.info.checkpoint,
+            limits: container_limits(&kind, &info, &tasks),
         };
         let state = ExecutorState {
             info: info.clone(),
@@ -194,6 +197,7 @@ impl Agent {
             completed: VecDeque::new(),
             termination: None,
             pending_kills: Vec::new(),
+            held: Vec::new(),
         };
         let queued = state.queued.concat();
         self.containers.insert(
@@ -381,6 +385,61 @@ impl Agent {
     }
 }
 
+/// Mesos' allowance for its built-in executors (`DEFAULT_EXECUTOR_CPUS` / `_MEM`).
+const BUILTIN_EXECUTOR_CPUS: f64 = 0.1;
+const BUILTIN_EXECUTOR_MEM_MB: f64 = 32.0;
+
+/// A `limits` entry of a TaskInfo: `{"cpus": {"value": 2}}`; `"Infinity"` allowed.
+fn task_limit(task: &TaskInfo, name: &str) -> Option<f64> {
+    let v = task.limits.as_ref()?.get(name)?.get("value")?;
+    match v {
+        serde_json::Value::String(s) if s.eq_ignore_ascii_case("infinity") => Some(f64::INFINITY),
+        other => other.as_f64(),
+    }
+}
+
+/// Requests and limits of a new container: its tasks' resources plus the executor's own
+/// (a custom executor's declared resources, or the built-in executors' overhead). A limit
+/// exists when a task declares one; tasks without one count with their request.
+fn container_limits(
+    kind: &ExecutorKind,
+    executor: &ExecutorInfo,
+    tasks: &[TaskInfo],
+) -> ContainerLimits {
+    let (mut cpus, mut mem) = match kind {
+        ExecutorKind::Custom(_) => {
+            let r = Resources::from_wire(&executor.resources).unwrap_or_default();
+            (r.cpus().as_f64(), r.mem_mb().as_f64())
+        }
+        _ => (BUILTIN_EXECUTOR_CPUS, BUILTIN_EXECUTOR_MEM_MB),
+    };
+    // Limits: what each task may use (its limit, or its request when it has none);
+    // only when some task declares a limit is there a container limit beyond the request.
+    let (mut cpus_cap, mut mem_cap) = (cpus, mem);
+    let (mut cpus_limited, mut mem_limited) = (false, false);
+    for t in tasks {
+        let r = Resources::from_wire(&t.resources).unwrap_or_default();
+        let (c, m) = (r.cpus().as_f64(), r.mem_mb().as_f64());
+        cpus += c;
+        mem += m;
+        let (cl, ml) = (task_limit(t, "cpus"), task_limit(t, "mem"));
+        cpus_limited |= cl.is_some();
+        mem_limited |= ml.is_some();
+        cpus_cap += cl.map_or(c, |l| l.max(c));
+        mem_cap += ml.map_or(m, |l| l.max(m));
+    }
+    let (cpus_limit, mem_limit) = (
+        cpus_limited.then_some(cpus_cap),
+        mem_limited.then_some(mem_cap),
+    );
+    ContainerLimits {
+        cpus,
+        mem_mb: mem,
+        cpus_limit,
+        mem_limit_mb: mem_limit,
+    }
+}
+
 fn uris_for(kind: &ExecutorKind, tasks: &[TaskInfo]) -> Vec<strata_api::CommandUri> {
     match kind {
         ExecutorKind::Custom(cmd) => cmd.uris.clone(),
@@ -389,5 +448,64 @@ fn uris_for(kind: &ExecutorKind, tasks: &[TaskInfo]) -> Vec<strata_api::CommandU
             .filter_map(|t| t.command.as_ref())
             .flat_map(|c| c.uris.iter().cloned())
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(res: &str, limits: Option<serde_json::Value>) -> TaskInfo {
+        let r = Resources::parse_flag(res, "*")
+            .unwrap()
+            .to_wire(strata_resources::WireFormat::PostRefinement);
+        let mut t: TaskInfo =
+            serde_json::from_value(serde_json::json!({"name": "t", "task_id": {"value": "t"}}))
+                .unwrap();
+        t.resources = r;
+        t.limits = limits;
+        t
+    }
+
+    fn exec(res: &str) -> ExecutorInfo {
+        let mut e: ExecutorInfo =
+            serde_json::from_value(serde_json::json!({"executor_id": {"value": "e"}})).unwrap();
+        e.resources = Resources::parse_flag(res, "*")
+            .unwrap()
+            .to_wire(strata_resources::WireFormat::PostRefinement);
+        e
+    }
+
+    #[test]
+    fn container_limits_add_tasks_executor_and_declared_limits() {
+        let cmd = container_limits(
+            &ExecutorKind::Command,
+            &exec(""),
+            &[task("cpus:1;mem:100", None)],
+        );
+        assert_eq!(
+            cmd,
+            ContainerLimits {
+                cpus: 1.1,
+                mem_mb: 132.0,
+                cpus_limit: None,
+                mem_limit_mb: None
+            }
+        );
+        let custom = ExecutorKind::Custom(CommandInfo::shell("x"));
+        let two = [
+            task("cpus:1;mem:100", None),
+            task(
+                "cpus:0.5;mem:50",
+                Some(serde_json::json!({"cpus": {"value": 2}, "mem": {"value": "Infinity"}})),
+            ),
+        ];
+        let l = container_limits(&custom, &exec("cpus:0.2;mem:20"), &two);
+        assert!(
+            (l.cpus - 1.7).abs() < 1e-9 && (l.mem_mb - 170.0).abs() < 1e-9,
+            "{l:?}"
+        );
+        assert!((l.cpus_limit.unwrap() - 3.2).abs() < 1e-9, "{l:?}");
+        assert_eq!(l.mem_limit_mb, Some(f64::INFINITY));
     }
 }

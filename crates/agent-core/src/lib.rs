@@ -18,5 +18,5 @@ pub mod views;
 
 pub use agent::Agent;
 pub use config::Config;
-pub use io::{ConnId, ContainerSpec, Effect, ExecutorKind, Input, Reply};
+pub use io::{ConnId, ContainerLimits, ContainerSpec, Effect, ExecutorKind, Input, Reply};
 pub use state::{ExecutorPhase, ExecutorState, FrameworkEntry, TaskEntry};

@@ -52,6 +52,9 @@ pub struct ExecutorState {
     pub terminated: BTreeMap<TaskId, TaskEntry>,
     /// Finished tasks kept for the state endpoint.
     pub completed: VecDeque<TaskEntry>,
+    /// TASK_FAILED updates of a built-in executor waiting (until the container exits, or a
+    /// deadline) for a possible limitation to explain them.
+    pub held: Vec<(TaskStatus, f64)>,
     /// Kills asked for while the executor had no stream, sent when it subscribes.
     pub pending_kills: Vec<strata_api::executor::Kill>,
     /// Why the agent ended (or will end) this container: the state, reason and message

@@ -28,11 +28,19 @@ fn task_json(a: &Agent, fw: &FrameworkEntry, ex: &ExecutorState, t: &TaskEntry) 
     })
 }
 
-fn executor_json(a: &Agent, fw: &FrameworkEntry, ex: &ExecutorState) -> Value {
+/// An executor's own resources plus its queued and launched tasks' (Mesos
+/// `Executor::allocatedResources`).
+fn allocated(ex: &ExecutorState) -> Resources {
     let mut res = Resources::from_wire(&ex.info.resources).unwrap_or_default();
-    for t in ex.launched.values() {
-        res += Resources::from_wire(&t.info.resources).unwrap_or_default();
+    let queued = ex.queued.iter().flatten();
+    for t in queued.chain(ex.launched.values().map(|t| &t.info)) {
+        res += Resources::from_wire(&t.resources).unwrap_or_default();
     }
+    res
+}
+
+fn executor_json(a: &Agent, fw: &FrameworkEntry, ex: &ExecutorState) -> Value {
+    let res = allocated(ex);
     let queued: Vec<Value> = ex
         .queued
         .iter()
@@ -178,10 +186,7 @@ pub fn metrics(a: &Agent, now: f64) -> BTreeMap<String, f64> {
     }
     let mut used = Resources::new();
     for e in &executors {
-        used += Resources::from_wire(&e.info.resources).unwrap_or_default();
-        for t in e.launched.values() {
-            used += Resources::from_wire(&t.info.resources).unwrap_or_default();
-        }
+        used += allocated(e);
     }
     for name in ["cpus", "gpus", "mem", "disk"] {
         let t = a.total.scalar(name).as_f64();

@@ -34,6 +34,21 @@ pub struct AgentFlags {
     /// Seconds an executor has to subscribe after it is started.
     #[arg(long = "executor_registration_timeout", default_value_t = 60.0)]
     pub executor_registration_timeout: f64,
+    /// Isolators, Mesos syntax: `cgroups/cpu,cgroups/mem,cgroups/pids` (or `cgroups/all`);
+    /// `posix/cpu,posix/mem` isolates nothing. Without usable cgroups the agent logs a
+    /// warning and runs tasks unisolated.
+    #[arg(long, default_value = "cgroups/cpu,cgroups/mem")]
+    pub isolation: String,
+    /// Where the cgroup hierarchies are mounted.
+    #[arg(long = "cgroups_hierarchy", default_value = "/sys/fs/cgroup")]
+    pub cgroups_hierarchy: String,
+    /// Parent cgroup of this agent's containers (default: `strata/<hash of work_dir>`, so
+    /// several agents on one machine never touch each other's containers).
+    #[arg(long = "cgroups_root")]
+    pub cgroups_root: Option<String>,
+    /// Cap CPU with a CFS quota equal to the task's cpus (its `limits` when given).
+    #[arg(long = "cgroups_enable_cfs", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cgroups_enable_cfs: bool,
     /// After an agent restart, seconds a recovered executor has to re-subscribe.
     #[arg(long = "executor_reregistration_timeout", default_value_t = 5.0)]
     pub executor_reregistration_timeout: f64,
@@ -64,6 +79,10 @@ impl AgentFlags {
             attributes: None,
             executor_registration_timeout: 60.0,
             executor_reregistration_timeout: 5.0,
+            isolation: "cgroups/cpu,cgroups/mem".into(),
+            cgroups_hierarchy: "/sys/fs/cgroup".into(),
+            cgroups_root: None,
+            cgroups_enable_cfs: true,
             executor_shutdown_grace_period: 5.0,
             status_update_retry_interval: 10.0,
             executor_binary: None,
@@ -83,6 +102,7 @@ impl AgentFlags {
                 "resources".into(),
                 self.resources.clone().unwrap_or_default(),
             ),
+            ("isolation".into(), self.isolation.clone()),
             (
                 "attributes".into(),
                 self.attributes.clone().unwrap_or_default(),

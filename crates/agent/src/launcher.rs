@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use strata_agent_core::{ContainerSpec, ExecutorKind, Input};
 use strata_api::ContainerId;
+use strata_containerizer::isolation::{self, Isolator, NoIsolation};
 use strata_containerizer::{Containerizer, ProcessSpec};
 use tokio::sync::oneshot;
 
@@ -24,6 +25,8 @@ pub struct Launcher {
     kill_switches: Arc<Mutex<HashMap<ContainerId, oneshot::Sender<()>>>>,
     /// Where executor processes of checkpointing frameworks are recorded.
     store: Option<Store>,
+    /// Resource isolation (cgroups, or none).
+    isolator: Arc<dyn Isolator>,
 }
 
 impl std::fmt::Debug for Launcher {
@@ -55,7 +58,14 @@ impl Launcher {
             executor_binary,
             kill_switches: Arc::new(Mutex::new(HashMap::new())),
             store: None,
+            isolator: Arc::new(NoIsolation),
         })
+    }
+
+    /// Isolates containers with `isolator`.
+    pub fn with_isolator(mut self, isolator: Arc<dyn Isolator>) -> Self {
+        self.isolator = isolator;
+        self
     }
 
     /// Records executor processes of checkpointing frameworks in `store`.
@@ -75,22 +85,42 @@ impl Launcher {
         let me = self.clone();
         tokio::spawn(async move {
             let alive = || strata_containerizer::start_time(record.pid) == Some(record.start_time);
+            let iso_id = isolation::ContainerId::new(record.container_id.as_str()).ok();
+            let limit = async {
+                match &iso_id {
+                    Some(i) => me.isolator.watch(i).await.ok(),
+                    None => None,
+                }
+            };
+            tokio::pin!(limit);
             let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
             loop {
-                tokio::select! {
+                let kill = tokio::select! {
                     _ = tick.tick() => {
-                        if !alive() {
-                            break;
-                        }
+                        if alive() { continue } else { break }
                     }
-                    _ = &mut destroy => {
-                        me.containerizer.destroy(record.pid).await;
-                        while alive() {
-                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                        }
-                        break;
+                    _ = &mut destroy => true,
+                    Some(l) = &mut limit => {
+                        let input = Input::ContainerLimited {
+                            container_id: record.container_id.clone(),
+                            reason: strata_api::Reason::ContainerLimitationMemory,
+                            message: l.message,
+                        };
+                        handle.tell(input).await;
+                        true
+                    }
+                };
+                // Only a process that is still the recorded one is killed (pids get reused).
+                if kill && alive() {
+                    me.containerizer.destroy(record.pid).await;
+                    while alive() {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                     }
                 }
+                break;
+            }
+            if let Some(i) = &iso_id {
+                let _ = me.isolator.cleanup(i).await;
             }
             if let Ok(mut map) = me.kill_switches.lock() {
                 map.remove(&record.container_id);
@@ -163,11 +193,47 @@ impl Launcher {
             }
             _ = &mut destroy => return failed("destroyed while fetching".into()),
         }
+        let iso_id = match isolation::ContainerId::new(id.as_str()) {
+            Ok(i) => i,
+            Err(e) => return failed(format!("container id unusable for isolation: {e}")),
+        };
+        if let Err(e) = self
+            .isolator
+            .prepare(&iso_id, &to_isolation(&spec.limits))
+            .await
+        {
+            return failed(format!("Failed to prepare isolation: {e}"));
+        }
         let process = self.process_spec(&spec, sandbox);
         let launched = match self.containerizer.launch(process).await {
             Ok(l) => l,
-            Err(e) => return failed(e.to_string()),
+            Err(e) => {
+                let _ = self.isolator.cleanup(&iso_id).await;
+                return failed(e.to_string());
+            }
         };
+        if let Err(e) = self.isolator.isolate(&iso_id, launched.pid).await {
+            // An executor that already ended (it exits at once) cannot be isolated: that is
+            // an ordinary exit, reported as such, not a launch failure.
+            if strata_containerizer::start_time(launched.pid).is_none() {
+                handle
+                    .tell(Input::ContainerStarted {
+                        container_id: id.clone(),
+                        pid: launched.pid,
+                    })
+                    .await;
+                let status = launched.exit.await.unwrap_or(-1);
+                let _ = self.isolator.cleanup(&iso_id).await;
+                return Input::ContainerExited {
+                    container_id: id,
+                    status,
+                };
+            }
+            self.containerizer.destroy(launched.pid).await;
+            let _ = launched.exit.await;
+            let _ = self.isolator.cleanup(&iso_id).await;
+            return failed(format!("Failed to isolate the executor: {e}"));
+        }
         self.record(&spec, launched.pid);
         handle
             .tell(Input::ContainerStarted {
@@ -175,14 +241,9 @@ impl Launcher {
                 pid: launched.pid,
             })
             .await;
-        let mut exit = launched.exit;
-        let status = tokio::select! {
-            s = &mut exit => s.unwrap_or(-1),
-            _ = &mut destroy => {
-                self.containerizer.destroy(launched.pid).await;
-                exit.await.unwrap_or(-1)
-            }
-        };
+        let status = self
+            .supervise(&iso_id, &id, launched.pid, launched.exit, destroy, handle)
+            .await;
         if let (Some(store), true) = (&self.store, spec.checkpoint) {
             store.remove_container(&id);
         }
@@ -190,6 +251,56 @@ impl Launcher {
             container_id: id,
             status,
         }
+    }
+
+    /// Waits for the executor to exit, destroying it when asked or when it hits a limit
+    /// (reported first as `ContainerLimited`); then cleans up its isolation.
+    async fn supervise(
+        &self,
+        iso_id: &isolation::ContainerId,
+        id: &ContainerId,
+        pid: u32,
+        mut exit: oneshot::Receiver<i32>,
+        mut destroy: oneshot::Receiver<()>,
+        handle: &Handle,
+    ) -> i32 {
+        let status = tokio::select! {
+            s = &mut exit => s.unwrap_or(-1),
+            _ = &mut destroy => {
+                // Never signal a pid whose process already ended (it may be reused).
+                if let Ok(s) = exit.try_recv() {
+                    s
+                } else {
+                    self.containerizer.destroy(pid).await;
+                    exit.await.unwrap_or(-1)
+                }
+            }
+            Ok(limit) = self.isolator.watch(iso_id) => {
+                tracing::warn!(container_id = %id, message = %limit.message, "container hit a resource limit");
+                let input = Input::ContainerLimited {
+                    container_id: id.clone(),
+                    reason: strata_api::Reason::ContainerLimitationMemory,
+                    message: limit.message,
+                };
+                handle.tell(input).await;
+                self.containerizer.destroy(pid).await;
+                exit.await.unwrap_or(-1)
+            }
+        };
+        // An OOM kill is often seen as the executor's exit first: ask once more before the
+        // exit is reported, so the tasks get the limitation as their reason.
+        if let Ok(Some(limit)) = self.isolator.limitation(iso_id).await {
+            let input = Input::ContainerLimited {
+                container_id: id.clone(),
+                reason: strata_api::Reason::ContainerLimitationMemory,
+                message: limit.message,
+            };
+            handle.tell(input).await;
+        }
+        if let Err(e) = self.isolator.cleanup(iso_id).await {
+            tracing::warn!(container_id = %id, error = %e, "cannot clean up the container's isolation");
+        }
+        status
     }
 
     fn record(&self, spec: &ContainerSpec, pid: u32) {
@@ -237,6 +348,17 @@ impl Launcher {
 }
 
 /// Creates the sandbox and points `runs/latest` at it, as Mesos does.
+/// The isolator's view of a container's resources.
+fn to_isolation(l: &strata_agent_core::ContainerLimits) -> isolation::Limits {
+    isolation::Limits {
+        cpus: l.cpus,
+        cpus_limit: l.cpus_limit,
+        mem_mb: l.mem_mb,
+        mem_limit_mb: l.mem_limit_mb,
+        pids_max: None,
+    }
+}
+
 fn prepare_sandbox(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     if let (Some(runs), Some(name)) = (dir.parent(), dir.file_name()) {

@@ -9,6 +9,7 @@ mod event_loop;
 mod files;
 mod flags;
 mod http;
+mod isolation;
 mod launcher;
 mod master_link;
 mod recovery;
@@ -128,7 +129,10 @@ pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
         &work_dir,
         flags.fetcher_cache_size,
     )?;
-    let launcher = launcher.with_store(store.clone());
+    let isolator = isolation::start(&flags, &work_dir, &survivors).await?;
+    let launcher = launcher
+        .with_store(store.clone())
+        .with_isolator(isolator.clone());
     let outlets = event_loop::Outlets {
         to_master: to_master_tx,
         refused: refused_tx,
@@ -149,6 +153,7 @@ pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
     let app = http::router(Arc::new(http::AppState {
         handle: handle.clone(),
         work_dir,
+        isolator,
     }));
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

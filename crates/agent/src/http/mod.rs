@@ -3,6 +3,7 @@
 
 mod executor;
 mod files;
+mod monitor;
 mod read;
 
 use crate::event_loop::Handle;
@@ -15,10 +16,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Shared by the handlers.
-#[derive(Debug)]
 pub struct AppState {
     pub handle: Handle,
     pub work_dir: PathBuf,
+    /// For per-container usage.
+    pub isolator: Arc<dyn strata_containerizer::isolation::Isolator>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("work_dir", &self.work_dir)
+            .field("isolator", &self.isolator.name())
+            .finish()
+    }
 }
 
 type App = Arc<AppState>;
@@ -57,6 +68,15 @@ pub fn router(state: App) -> Router {
         get(read::state),
     );
     r = both(r, &["/flags", "/slave(1)/flags"], get(read::flags));
+    r = both(
+        r,
+        &[
+            "/monitor/statistics",
+            "/monitor/statistics.json",
+            "/slave(1)/monitor/statistics",
+        ],
+        get(monitor::statistics),
+    );
     r = both(r, &["/metrics/snapshot"], get(read::metrics));
     r = both(r, &["/version"], get(read::version));
     r = both(

@@ -23,14 +23,15 @@ pub async fn flags(State(app): State<App>) -> Response {
 }
 
 pub async fn metrics(State(app): State<App>) -> Response {
-    match app
-        .handle
-        .read(|a, now| json!(views::metrics(a, now)))
-        .await
-    {
-        Some(v) => json_response(&v),
-        None => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
+    let Some(mut m) = app.handle.read(views::metrics).await else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down");
+    };
+    if let Some(list) = super::monitor::collect(&app).await {
+        for (k, v) in super::monitor::totals(&list) {
+            m.insert(k.to_string(), v);
+        }
     }
+    json_response(&json!(m))
 }
 
 fn version_json() -> Value {
@@ -54,6 +55,12 @@ pub async fn operator(State(app): State<App>, headers: HeaderMap, body: Bytes) -
         Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let kind = call.kind;
+    if kind == T::GetContainers {
+        return match super::monitor::collect(&app).await {
+            Some(list) => json_response(&response(kind, super::monitor::get_containers(&list))),
+            None => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
+        };
+    }
     let v = app
         .handle
         .read(move |a, now| -> Option<Value> {

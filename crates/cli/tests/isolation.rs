@@ -1,0 +1,146 @@
+//! Resource isolation with real cgroups (this machine and CI have cgroups v1; as root):
+//! a task over its memory is OOM-killed and reported TASK_FAILED with
+//! REASON_CONTAINER_LIMITATION_MEMORY; CPU quota is enforced (throttling shows in
+//! /monitor/statistics and GET_CONTAINERS); and without isolation (by flag, or with no
+//! usable cgroups) tasks still run.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use strata_api::scheduler::Event;
+use strata_api::{Reason, TaskState, TaskStatus};
+use strata_resources::{Resources, WireFormat};
+use strata_testkit::framework::*;
+use strata_testkit::{wait_until, Cluster};
+
+const BIN: &str = env!("CARGO_BIN_EXE_strata");
+
+/// Cgroups need root; under CI=true they must be available, elsewhere the test is skipped.
+fn cgroups_available() -> bool {
+    let ok = strata_testkit::is_root() && std::path::Path::new("/sys/fs/cgroup/memory").exists()
+        || std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+            && strata_testkit::is_root();
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run the cgroups tests: run as root with cgroups"
+        );
+        eprintln!("SKIPPED: cgroups tests need root and a cgroup hierarchy");
+    }
+    ok
+}
+
+fn resources(flag: &str) -> Vec<strata_api::WireResource> {
+    Resources::parse_flag(flag, "*")
+        .unwrap()
+        .to_wire(WireFormat::PreRefinement)
+}
+
+async fn terminal(fw: &mut Fw, task: &str) -> TaskStatus {
+    fw.expect(&format!("{task} to end"), |e| match e {
+        Event::Update(u) if u.status.task_id.as_str() == task && u.status.state.is_terminal() => {
+            Some(u.status.clone())
+        }
+        _ => None,
+    })
+    .await
+}
+
+/// A task that needs ~200 MB (tail keeps the whole newline-free input in memory).
+const HOG: &str = "head -c 200000000 /dev/zero | tail > /dev/null";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_over_its_memory_is_oom_killed_and_reported() {
+    if !cgroups_available() {
+        return;
+    }
+    let c = Cluster::start(BIN.as_ref(), 1).await;
+    let mut fw = Fw::subscribe(&c.master.addr, framework_info("oom", 0.0, false, false)).await;
+    fw.launch_with("hog", HOG, |t| t.resources = resources("cpus:0.1;mem:64"))
+        .await;
+    let s = terminal(&mut fw, "hog").await;
+    assert_eq!(s.state, TaskState::Failed, "{s:?}");
+    assert_eq!(s.reason, Some(Reason::ContainerLimitationMemory), "{s:?}");
+    assert!(
+        s.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("Memory limit exceeded"),
+        "{s:?}"
+    );
+}
+
+async fn monitor(c: &Cluster) -> Vec<Value> {
+    c.agent_get(0, "/monitor/statistics")
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cpu_quota_is_enforced_and_usage_is_reported() {
+    if !cgroups_available() {
+        return;
+    }
+    let c = Cluster::start(BIN.as_ref(), 1).await;
+    let mut fw = Fw::subscribe(&c.master.addr, framework_info("cpu", 0.0, false, false)).await;
+    fw.launch_with("spin", "while :; do :; done", |t| {
+        t.resources = resources("cpus:0.2;mem:64")
+    })
+    .await;
+    fw.state("spin", TaskState::Running).await;
+    // Throttling is a fact the kernel reports, not a timing we measure.
+    let stats = wait_until(LONG, "the busy task to be throttled", async || {
+        let list = monitor(&c).await;
+        let s = list.iter().find(|e| e["executor_id"] == "spin")?["statistics"].clone();
+        (s["cpus_nr_throttled"].as_u64()? > 0).then_some(s)
+    })
+    .await;
+    assert!(
+        stats["mem_limit_bytes"].as_u64().unwrap() >= 64 << 20,
+        "{stats}"
+    );
+    assert!(
+        stats["cpus_user_time_secs"].as_f64().unwrap() > 0.0,
+        "{stats}"
+    );
+    let url = format!("http://{}/api/v1", c.agents[0].addr);
+    let reply = c
+        .client
+        .post_json(&url, &[], &serde_json::json!({"type": "GET_CONTAINERS"}))
+        .await
+        .unwrap();
+    let v: Value = reply.json(&url).unwrap();
+    let containers = v["get_containers"]["containers"].as_array().unwrap();
+    assert!(
+        containers
+            .iter()
+            .any(|x| x["executor_id"]["value"] == "spin"
+                && x["resource_statistics"]["cpus_nr_throttled"].as_u64() > Some(0)),
+        "{v}"
+    );
+    let metrics = c.agent_get(0, "/metrics/snapshot").await.unwrap();
+    assert_eq!(metrics["containers/count"], 1.0, "{metrics}");
+    fw.kill("spin").await;
+    fw.state("spin", TaskState::Killed).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_isolation_tasks_run_unlimited() {
+    for flags in [
+        &["--isolation", "posix/cpu,posix/mem"][..],
+        &["--cgroups_hierarchy", "/nonexistent/cgroups"][..],
+    ] {
+        let c = Cluster::start_with(BIN.as_ref(), 1, &[], flags).await;
+        let mut fw = Fw::subscribe(
+            &c.master.addr,
+            framework_info("no-isolation", 0.0, false, false),
+        )
+        .await;
+        fw.launch_with("hog", HOG, |t| t.resources = resources("cpus:0.1;mem:64"))
+            .await;
+        let s = terminal(&mut fw, "hog").await;
+        assert_eq!(s.state, TaskState::Finished, "{flags:?}: {s:?}");
+    }
+}
