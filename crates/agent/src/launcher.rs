@@ -88,7 +88,7 @@ impl Launcher {
             let iso_id = isolation::ContainerId::new(record.container_id.as_str()).ok();
             let limit = async {
                 match &iso_id {
-                    Some(i) => me.isolator.watch(i).await.ok(),
+                    Some(i) => watch_limit(me.isolator.as_ref(), i).await,
                     None => None,
                 }
             };
@@ -275,7 +275,7 @@ impl Launcher {
                     exit.await.unwrap_or(-1)
                 }
             }
-            Ok(limit) = self.isolator.watch(iso_id) => {
+            Some(limit) = watch_limit(self.isolator.as_ref(), iso_id) => {
                 tracing::warn!(container_id = %id, message = %limit.message, "container hit a resource limit");
                 let input = Input::ContainerLimited {
                     container_id: id.clone(),
@@ -348,6 +348,23 @@ impl Launcher {
 }
 
 /// Creates the sandbox and points `runs/latest` at it, as Mesos does.
+/// How often a running container is checked for a limit it hit. An OOM kill that ends
+/// the executor is caught by the check at its exit; this slower poll catches one that
+/// killed only a child (thousands of containers polled at 200 ms cost real CPU).
+const LIMIT_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Resolves when the container hits a limit; never if the isolator cannot tell.
+async fn watch_limit(isolator: &dyn Isolator, id: &isolation::ContainerId) -> Option<isolation::Limitation> {
+    loop {
+        tokio::time::sleep(LIMIT_POLL).await;
+        match isolator.limitation(id).await {
+            Ok(Some(l)) => return Some(l),
+            Ok(None) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
 /// The isolator's view of a container's resources.
 fn to_isolation(l: &strata_agent_core::ContainerLimits) -> isolation::Limits {
     isolation::Limits {
