@@ -279,6 +279,16 @@ impl Agent {
         &self.total
     }
 
+    /// Sandboxes of executors that have not exited (log rotation; never garbage-collected).
+    pub fn live_sandboxes(&self) -> Vec<String> {
+        self.frameworks
+            .values()
+            .flat_map(|f| f.executors.values())
+            .filter(|e| e.phase != crate::state::ExecutorPhase::Terminated)
+            .map(|e| e.directory.clone())
+            .collect()
+    }
+
     /// Running containers: (framework, executor, executor name, source, container).
     pub fn containers(&self) -> Vec<(FrameworkId, ExecutorId, String, String, ContainerId)> {
         self.frameworks

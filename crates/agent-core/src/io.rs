@@ -128,6 +128,8 @@ pub enum Effect {
     Destroy { container_id: ContainerId },
     /// Stop talking to the master: it refused or removed this agent.
     Shutdown { message: String },
+    /// Keep the black-box record of a task that ended (the shell adds output tails).
+    BlackBox(Box<crate::blackbox::BlackBox>),
     /// Write a checkpoint durably before carrying out any later effect.
     Checkpoint(Box<crate::checkpoint::CheckpointOp>),
 }

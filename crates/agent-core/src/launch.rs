@@ -258,6 +258,12 @@ impl Agent {
                 mesos_duration(grace),
             ),
         ];
+        let docker = self
+            .cfg
+            .flags
+            .iter()
+            .all(|(k, v)| k != "containerizers" || v.contains("docker"));
+        env.push(("STRATA_DOCKER".into(), u8::from(docker).to_string()));
         if checkpoint {
             env.push(("MESOS_RECOVERY_TIMEOUT".into(), "15mins".into()));
             env.push(("MESOS_SUBSCRIPTION_BACKOFF_MAX".into(), "2secs".into()));

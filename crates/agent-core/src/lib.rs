@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod agent;
+pub mod blackbox;
 pub mod checkpoint;
 mod config;
 mod executors;

@@ -30,8 +30,12 @@ impl Agent {
         if status.uuid.is_some() && stream.pending.iter().any(|s| s.uuid == status.uuid) {
             return;
         }
+        let terminal = status.state.is_terminal().then(|| status.clone());
         stream.pending.push_back(status);
         let first = stream.pending.len() == 1;
+        if let Some(s) = terminal {
+            self.record_black_box(&key.0, &s, now, out);
+        }
         // Durable before anything else happens (the executor's ACKNOWLEDGED comes after).
         self.checkpoint_updates(&key.0, &key.1, out);
         if first {

@@ -1,6 +1,7 @@
 //! The agent's read views: legacy `/state` (≡ `/slave(1)/state`) and `/metrics/snapshot`.
 
 use crate::agent::Agent;
+use crate::blackbox::BlackBox;
 use crate::io::ExecutorKind;
 use crate::state::{ExecutorState, FrameworkEntry, TaskEntry};
 use serde_json::{json, Value};
@@ -20,12 +21,26 @@ fn task_json(a: &Agent, fw: &FrameworkEntry, ex: &ExecutorState, t: &TaskEntry) 
         .iter()
         .map(|s| json!({"state": s.state, "timestamp": s.timestamp.unwrap_or(0.0), "container_status": s.container_status}))
         .collect();
-    json!({
+    let mut v = json!({
         "id": t.info.task_id.as_str(), "name": t.info.name, "framework_id": fw.id().as_str(),
         "executor_id": if custom { ex.info.executor_id.as_str() } else { "" },
         "slave_id": a.agent_id.as_ref().map(|i| i.as_str()).unwrap_or(""),
         "state": t.state, "resources": flat(&res), "statuses": statuses,
-    })
+    });
+    // Strata extension: how a finished task ended (the full record, with the output's
+    // tail, is at /blackbox and outlives the sandbox).
+    if let (Some(s), Some(o)) = (
+        t.latest.as_ref().filter(|s| s.state.is_terminal()),
+        v.as_object_mut(),
+    ) {
+        let b = BlackBox::from_status(&fw.id(), &ex.info.executor_id, &ex.directory, s, 0.0);
+        o.insert(
+            "black_box".into(),
+            json!({"exit_code": b.exit_code, "signal": b.signal, "oom": b.oom, "launch_failed": b.launch_failed,
+                   "reason": b.reason, "message": b.message}),
+        );
+    }
+    v
 }
 
 /// An executor's own resources plus its queued and launched tasks' (Mesos

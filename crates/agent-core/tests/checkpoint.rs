@@ -104,7 +104,7 @@ fn updates_are_written_before_they_are_acknowledged_or_forwarded() {
     h.update("t1", "t1", TaskState::Finished, 2);
     assert_eq!(
         h.kinds_all(),
-        ["checkpoint:Updates", "executor:ACKNOWLEDGED"]
+        ["blackbox:t1", "checkpoint:Updates", "executor:ACKNOWLEDGED"]
     );
     let CheckpointOp::Updates {
         latest, pending, ..

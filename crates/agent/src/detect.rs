@@ -41,6 +41,21 @@ fn detect_disk_mb(dir: &Path) -> f64 {
     }
 }
 
+/// NVIDIA GPUs present: `/dev/nvidia<N>` device files (0 when there are none).
+fn detect_gpus(dev: &Path) -> f64 {
+    let Ok(dir) = std::fs::read_dir(dev) else {
+        return 0.0;
+    };
+    dir.flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.strip_prefix("nvidia")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .count() as f64
+}
+
 /// The agent's total resources: `--resources` plus detected defaults for what it omits.
 pub fn total_resources(flag: Option<&str>, work_dir: &Path) -> anyhow::Result<Resources> {
     let mut given = match flag {
@@ -57,6 +72,7 @@ pub fn total_resources(flag: Option<&str>, work_dir: &Path) -> anyhow::Result<Re
         ("cpus", cpus),
         ("mem", detect_mem_mb()),
         ("disk", detect_disk_mb(work_dir)),
+        ("gpus", detect_gpus(Path::new("/dev"))),
     ];
     let mut extra = Resources::new();
     for (name, value) in defaults {
@@ -81,6 +97,16 @@ pub fn total_resources(flag: Option<&str>, work_dir: &Path) -> anyhow::Result<Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gpus_are_counted_from_nvidia_device_files() {
+        let dev = tempfile::tempdir().unwrap();
+        assert_eq!(detect_gpus(dev.path()), 0.0);
+        for f in ["nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm", "null"] {
+            std::fs::write(dev.path().join(f), "").unwrap();
+        }
+        assert_eq!(detect_gpus(dev.path()), 2.0);
+    }
 
     #[test]
     fn given_resources_win_and_the_rest_is_detected() {

@@ -164,6 +164,8 @@ pub struct Outlets {
     pub launcher: Launcher,
     /// Checkpoints of checkpointing frameworks.
     pub store: crate::checkpoint::Store,
+    /// Records of ended tasks.
+    pub blackbox: crate::blackbox::BlackBoxStore,
 }
 
 /// Starts the loop and its tick timer.
@@ -282,6 +284,7 @@ impl Shell {
                 tracing::error!(%message, "the master refused this agent");
                 let _ = self.outlets.refused.send(Some(message));
             }
+            Effect::BlackBox(record) => self.outlets.blackbox.put(*record),
             Effect::Checkpoint(op) => {
                 if let Err(e) = self.outlets.store.apply(&op) {
                     // Keep running: the tasks are fine, only their recovery after an agent

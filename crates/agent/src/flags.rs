@@ -49,6 +49,21 @@ pub struct AgentFlags {
     /// Cap CPU with a CFS quota equal to the task's cpus (its `limits` when given).
     #[arg(long = "cgroups_enable_cfs", default_value_t = true, action = clap::ArgAction::Set)]
     pub cgroups_enable_cfs: bool,
+    /// Sandbox `stdout`/`stderr` are rotated past this many bytes.
+    #[arg(long = "sandbox_log_max_size", default_value_t = 10 << 20)]
+    pub sandbox_log_max_size: u64,
+    /// Rotated sandbox logs kept per file (`stdout.1` … `stdout.N`).
+    #[arg(long = "sandbox_log_max_files", default_value_t = 2)]
+    pub sandbox_log_max_files: u32,
+    /// Finished sandboxes are removed after this many seconds (sooner as the disk fills).
+    #[arg(long = "gc_delay", default_value_t = 604_800.0)]
+    pub gc_delay: f64,
+    /// Disk fraction kept free when scaling the GC delay.
+    #[arg(long = "gc_disk_headroom", default_value_t = 0.1)]
+    pub gc_disk_headroom: f64,
+    /// Seconds between sandbox GC passes.
+    #[arg(long = "disk_watch_interval", default_value_t = 60.0)]
+    pub disk_watch_interval: f64,
     /// After an agent restart, seconds a recovered executor has to re-subscribe.
     #[arg(long = "executor_reregistration_timeout", default_value_t = 5.0)]
     pub executor_reregistration_timeout: f64,
@@ -64,6 +79,10 @@ pub struct AgentFlags {
     /// Bytes the fetcher cache (`<work_dir>/fetch-cache`) may hold; 0 disables caching.
     #[arg(long = "fetcher_cache_size", default_value_t = 2 * 1024 * 1024 * 1024)]
     pub fetcher_cache_size: u64,
+    /// Containerizers, Mesos syntax: `process` (Mesos' `mesos` is an alias) runs tasks as
+    /// processes, `docker` runs DOCKER tasks in Docker containers.
+    #[arg(long, default_value = "process,docker", value_parser = parse_containerizers)]
+    pub containerizers: String,
 }
 
 impl AgentFlags {
@@ -79,6 +98,11 @@ impl AgentFlags {
             attributes: None,
             executor_registration_timeout: 60.0,
             executor_reregistration_timeout: 5.0,
+            sandbox_log_max_size: 10 << 20,
+            sandbox_log_max_files: 2,
+            gc_delay: 604_800.0,
+            gc_disk_headroom: 0.1,
+            disk_watch_interval: 60.0,
             isolation: "cgroups/cpu,cgroups/mem".into(),
             cgroups_hierarchy: "/sys/fs/cgroup".into(),
             cgroups_root: None,
@@ -87,6 +111,7 @@ impl AgentFlags {
             status_update_retry_interval: 10.0,
             executor_binary: None,
             fetcher_cache_size: 2 * 1024 * 1024 * 1024,
+            containerizers: "process,docker".into(),
         }
     }
 
@@ -107,6 +132,7 @@ impl AgentFlags {
                 "attributes".into(),
                 self.attributes.clone().unwrap_or_default(),
             ),
+            ("containerizers".into(), self.containerizers.clone()),
             (
                 "executor_registration_timeout".into(),
                 format!("{}secs", self.executor_registration_timeout),
@@ -116,5 +142,27 @@ impl AgentFlags {
                 format!("{}secs", self.executor_shutdown_grace_period),
             ),
         ]
+    }
+}
+
+impl AgentFlags {
+    /// Whether `--containerizers` includes `docker`.
+    pub fn docker_enabled(&self) -> bool {
+        self.containerizers.split(',').any(|c| c.trim() == "docker")
+    }
+}
+
+/// `--containerizers`: a comma-separated list of `process`, `mesos` (its Mesos name) and
+/// `docker`, as Mesos refuses an unknown one at start.
+fn parse_containerizers(text: &str) -> Result<String, String> {
+    let names: Vec<&str> = text.split(',').map(str::trim).collect();
+    match names
+        .iter()
+        .find(|n| !matches!(**n, "process" | "mesos" | "docker"))
+    {
+        Some(bad) => Err(format!(
+            "unknown containerizer '{bad}': use process (or mesos) and/or docker"
+        )),
+        None => Ok(names.join(",")),
     }
 }

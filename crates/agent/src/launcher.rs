@@ -354,7 +354,10 @@ impl Launcher {
 const LIMIT_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Resolves when the container hits a limit; never if the isolator cannot tell.
-async fn watch_limit(isolator: &dyn Isolator, id: &isolation::ContainerId) -> Option<isolation::Limitation> {
+async fn watch_limit(
+    isolator: &dyn Isolator,
+    id: &isolation::ContainerId,
+) -> Option<isolation::Limitation> {
     loop {
         tokio::time::sleep(LIMIT_POLL).await;
         match isolator.limitation(id).await {

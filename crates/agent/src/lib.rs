@@ -3,16 +3,21 @@
 //! that owns the agent core.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod blackbox;
 mod checkpoint;
 pub mod detect;
+mod docker_gc;
 mod event_loop;
 mod files;
 mod flags;
+mod gc;
+mod housekeeping;
 mod http;
 mod isolation;
 mod launcher;
 mod master_link;
 mod recovery;
+mod sandbox_logs;
 
 pub use event_loop::Handle;
 pub use flags::AgentFlags;
@@ -133,13 +138,17 @@ pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
     let launcher = launcher
         .with_store(store.clone())
         .with_isolator(isolator.clone());
+    let blackbox = blackbox::BlackBoxStore::new(&work_dir, 10_000);
     let outlets = event_loop::Outlets {
         to_master: to_master_tx,
         refused: refused_tx,
         launcher: launcher.clone(),
         store,
+        blackbox: blackbox.clone(),
     };
     let handle = event_loop::spawn(core, clock, outlets, initial);
+    housekeeping::spawn(&flags, work_dir.clone(), handle.clone(), blackbox.clone());
+    docker_gc::spawn(&flags, &work_dir, &survivors, handle.clone());
     for record in survivors {
         launcher.watch_recovered(record, handle.clone());
     }
@@ -154,6 +163,7 @@ pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
         handle: handle.clone(),
         work_dir,
         isolator,
+        blackbox,
     }));
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

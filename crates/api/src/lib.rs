@@ -8,6 +8,7 @@ mod macros;
 pub mod agent_link;
 pub mod ascii_json;
 pub mod checks;
+pub mod container;
 pub mod executor;
 pub mod ids;
 pub mod mesos;
@@ -18,6 +19,7 @@ pub mod status;
 
 pub use ascii_json::{to_ascii_json, to_ascii_json_bytes};
 pub use checks::{CheckInfo, CheckStatusInfo, CheckType, HealthCheck};
+pub use container::{ContainerInfo, ContainerType, DockerInfo, DockerNetwork};
 pub use ids::{AgentId, ContainerId, ExecutorId, FrameworkId, OfferId, TaskId};
 pub use mesos::*;
 pub use status::{Reason, Source, TaskState, TaskStatus};

@@ -1,11 +1,12 @@
 //! Core Mesos v1 types shared by the scheduler, executor and operator APIs: frameworks,
 //! agents, masters, tasks, executors, commands, offers and filters.
 //!
-//! Fields Strata does not interpret yet (container, discovery…) are kept as raw JSON so
-//! they pass through to executors and endpoints unchanged; health checks and checks are
-//! typed (`checks`).
+//! Fields Strata does not interpret yet (discovery…) are kept as raw JSON so they pass
+//! through to executors and endpoints unchanged; health checks and checks (`checks`) and
+//! containers (`container`) are typed.
 
 use crate::checks::{CheckInfo, HealthCheck};
+use crate::container::ContainerInfo;
 use crate::ids::{AgentId, ContainerId, ExecutorId, FrameworkId, OfferId, TaskId};
 use crate::status::{TaskState, TaskStatus};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -258,7 +259,7 @@ pub struct ExecutorInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<CommandInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<serde_json::Value>,
+    pub container: Option<ContainerInfo>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<WireResource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,7 +293,7 @@ pub struct TaskInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<CommandInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<serde_json::Value>,
+    pub container: Option<ContainerInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -430,7 +431,7 @@ pub struct Task {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<serde_json::Value>,
+    pub container: Option<ContainerInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

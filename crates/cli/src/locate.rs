@@ -90,6 +90,41 @@ fn find_directory(state: &Value, fid: &str, eid: &str, tid: &str) -> Option<Stri
     found
 }
 
+/// The agent (`ip:port`) and framework of a task, from the master.
+pub async fn task_agent(
+    client: &Client,
+    master: &str,
+    task_id: &str,
+) -> anyhow::Result<(String, String)> {
+    let tasks: Value = client
+        .get_json(&format!(
+            "http://{master}/master/tasks?limit=-1&task_id={}",
+            encode(task_id)
+        ))
+        .await?;
+    let task = tasks["tasks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["id"] == task_id))
+        .ok_or_else(|| anyhow!("no task '{task_id}' is known to the master at {master}"))?;
+    let slave_id = task["slave_id"].as_str().unwrap_or_default();
+    let slaves: Value = client
+        .get_json(&format!("http://{master}/master/slaves"))
+        .await?;
+    let agent = slaves["slaves"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["id"] == slave_id))
+        .and_then(|s| s["pid"].as_str())
+        .and_then(agent_address)
+        .ok_or_else(|| anyhow!("agent {slave_id} of task '{task_id}' is not registered"))?;
+    Ok((
+        agent,
+        task["framework_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    ))
+}
+
 /// Reads a sandbox file from `offset`; returns the text and the next offset.
 pub async fn read_file(
     client: &Client,

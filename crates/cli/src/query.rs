@@ -183,6 +183,7 @@ pub async fn tasks(a: TasksArgs) -> anyhow::Result<i32> {
                 s(&t["slave_id"]),
                 num(&t["resources"]["cpus"]),
                 num(&t["resources"]["mem"]),
+                short(&s(&t["message"]), 60),
             ]
         })
         .collect();
@@ -196,7 +197,8 @@ pub async fn tasks(a: TasksArgs) -> anyhow::Result<i32> {
                 "FRAMEWORK",
                 "AGENT",
                 "CPUS",
-                "MEM(MB)"
+                "MEM(MB)",
+                "MESSAGE"
             ],
             rows
         )
@@ -209,14 +211,36 @@ pub fn is_terminal(state: &str) -> bool {
     strata_api::TaskState::from_name(state).is_some_and(|s| s.is_terminal())
 }
 
+fn short(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
 pub async fn logs(a: LogsArgs) -> anyhow::Result<i32> {
     let client = Client::default();
-    let loc = locate::task(&client, &a.master, &a.task).await?;
+    let loc = match locate::task(&client, &a.master, &a.task).await {
+        Ok(loc) => loc,
+        Err(e) => return black_box(&client, &a, e).await,
+    };
     let path = format!(
         "{}/{}",
         loc.directory,
         if a.stderr { "stderr" } else { "stdout" }
     );
+    if locate::read_file(&client, &loc.agent, &path, 0)
+        .await
+        .is_err()
+    {
+        // The agent still lists the run but its sandbox was garbage-collected.
+        return black_box(
+            &client,
+            &a,
+            anyhow::anyhow!("the sandbox of {} is gone", a.task),
+        )
+        .await;
+    }
     let mut offset = 0;
     let mut out = std::io::stdout();
     loop {
@@ -258,4 +282,56 @@ pub async fn kill(a: KillArgs) -> anyhow::Result<i32> {
         eprintln!("strata kill: {}", String::from_utf8_lossy(&reply.body));
         Ok(1)
     }
+}
+
+/// When the sandbox is gone, what the agent kept of the task: how it ended and the last
+/// few KB of its output.
+async fn black_box(client: &Client, a: &LogsArgs, why: anyhow::Error) -> anyhow::Result<i32> {
+    let Ok((agent, framework_id)) = locate::task_agent(client, &a.master, &a.task).await else {
+        return Err(why);
+    };
+    let url = format!(
+        "http://{agent}/blackbox?task_id={}&framework_id={}",
+        locate::encode(&a.task),
+        locate::encode(&framework_id)
+    );
+    let records: Value = client.get_json(&url).await.map_err(|_| why)?;
+    let Some(r) = records.as_array().and_then(|r| r.first()) else {
+        anyhow::bail!(
+            "task '{}' has neither a sandbox nor a black-box record on agent {agent}",
+            a.task
+        );
+    };
+    let mut facts = vec![format!("{}", s(&r["state"]))];
+    for (k, label) in [
+        ("exit_code", "exit code"),
+        ("signal", "signal"),
+        ("reason", "reason"),
+        ("message", "message"),
+    ] {
+        if !r[k].is_null() {
+            facts.push(format!("{label} {}", s(&r[k])));
+        }
+    }
+    if r["oom"] == true {
+        facts.push("killed for exceeding its memory".into());
+    }
+    eprintln!(
+        "strata logs: the sandbox of {} is gone; its black box says: {}",
+        a.task,
+        facts.join(", ")
+    );
+    eprintln!(
+        "strata logs: last bytes of {}:",
+        if a.stderr { "stderr" } else { "stdout" }
+    );
+    print!(
+        "{}",
+        s(&r[if a.stderr {
+            "stderr_tail"
+        } else {
+            "stdout_tail"
+        }])
+    );
+    Ok(0)
 }

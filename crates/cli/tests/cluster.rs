@@ -495,7 +495,8 @@ async fn cli_listings_and_kill() {
             "FRAMEWORK",
             "AGENT",
             "CPUS",
-            "MEM(MB)"
+            "MEM(MB)",
+            "MESSAGE"
         ]
     );
     assert!(out.contains(&task) && out.contains("TASK_RUNNING"), "{out}");

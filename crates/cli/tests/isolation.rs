@@ -67,6 +67,9 @@ async fn a_task_over_its_memory_is_oom_killed_and_reported() {
             .contains("Memory limit exceeded"),
         "{s:?}"
     );
+    // The black box keeps the OOM kill.
+    let records = c.agent_get(0, "/blackbox?task_id=hog").await.unwrap();
+    assert_eq!(records[0]["oom"], true, "{records}");
 }
 
 async fn monitor(c: &Cluster) -> Vec<Value> {

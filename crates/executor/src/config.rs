@@ -44,6 +44,9 @@ pub struct Config {
     pub recovery_timeout: Duration,
     pub backoff_max: Duration,
     pub agent_id: Option<String>,
+    /// Whether DOCKER tasks may run (`STRATA_DOCKER`, set by the agent from its
+    /// `--containerizers`; unset means yes).
+    pub docker_enabled: bool,
 }
 
 impl Config {
@@ -93,6 +96,7 @@ impl Config {
             agent_id: get("MESOS_SLAVE_ID")
                 .or_else(|| get("MESOS_AGENT_ID"))
                 .filter(|v| !v.is_empty()),
+            docker_enabled: get("STRATA_DOCKER").as_deref() != Some("0"),
         })
     }
 
@@ -131,6 +135,7 @@ mod tests {
         assert_eq!(c.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
         assert_eq!(c.recovery_timeout, DEFAULT_RECOVERY_TIMEOUT);
         assert_eq!(c.backoff_max, DEFAULT_BACKOFF_MAX);
+        assert!(c.docker_enabled);
     }
 
     #[test]
@@ -143,6 +148,7 @@ mod tests {
             ("MESOS_RECOVERY_TIMEOUT", "1mins"),
             ("MESOS_SUBSCRIPTION_BACKOFF_MAX", "500ms"),
             ("MESOS_SLAVE_ID", "a-S0"),
+            ("STRATA_DOCKER", "0"),
         ]);
         let c = env(&pairs).unwrap();
         assert_eq!(c.sandbox, PathBuf::from("/mnt/mesos/sandbox"));
@@ -151,6 +157,7 @@ mod tests {
         assert_eq!(c.recovery_timeout, Duration::from_secs(60));
         assert_eq!(c.backoff_max, Duration::from_millis(500));
         assert_eq!(c.agent_id.as_deref(), Some("a-S0"));
+        assert!(!c.docker_enabled);
     }
 
     #[test]

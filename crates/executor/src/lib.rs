@@ -4,13 +4,15 @@
 //!
 //! Layout: `core` is the pure state machine (tasks, unacknowledged updates, the agent
 //! link, deadlines); `shell` runs it against real HTTP (`agent`), processes (`process`)
-//! and timers; `probe` runs health checks and checks. `config` reads the `MESOS_*` environment, `duration` parses stout durations
+//! and timers; `probe` runs health checks and checks; `docker` runs DOCKER tasks in Docker
+//! containers. `config` reads the `MESOS_*` environment, `duration` parses stout durations
 //! and `termination` renders exit statuses the way Mesos does.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod agent;
 pub mod config;
 pub mod core;
+pub mod docker;
 pub mod duration;
 pub mod probe;
 pub mod process;

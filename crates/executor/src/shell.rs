@@ -4,7 +4,8 @@
 
 use crate::agent::{spawn_poster, spawn_stream, FromAgent};
 use crate::config::Config;
-use crate::core::{Core, CoreConfig, Effect, Input, KillSignal, Now, SpawnRequest};
+use crate::core::{Core, CoreConfig, DockerSettings, Effect, Input, KillSignal, Now, SpawnRequest};
+use crate::docker::engine::{DockerReport, DockerTasks};
 use crate::probe::{ProbeContext, ProbeDone, ProbeRunner};
 use crate::process::{self, LaunchError, LaunchSpec, Output};
 use crate::termination::Termination;
@@ -33,6 +34,12 @@ pub async fn run(config: Config) -> i32 {
         shutdown_grace: config.shutdown_grace,
         recovery_timeout: config.recovery_timeout,
         backoff_max: config.backoff_max,
+        docker: DockerSettings {
+            enabled: config.docker_enabled,
+            framework_id: config.framework_id.to_string(),
+            agent_id: config.agent_id.clone(),
+            directory: config.directory.clone(),
+        },
     };
     let core = Core::new(core_config, Box::new(rand::random::<[u8; 16]>));
     tracing::info!(
@@ -62,6 +69,9 @@ struct Shell {
     groups: HashMap<TaskId, u32>,
     probes: ProbeRunner,
     probe_rx: mpsc::Receiver<ProbeDone>,
+    /// Tasks running in Docker containers.
+    docker: DockerTasks,
+    docker_rx: mpsc::Receiver<DockerReport>,
     warned_user: bool,
     inputs: VecDeque<Input>,
 }
@@ -72,6 +82,7 @@ impl Shell {
         let (exit_tx, exit_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (poster_tx, poster_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (probe_tx, probe_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (docker_tx, docker_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let poster_task = spawn_poster(Client::new(CALL_TIMEOUT), config.executor_url(), poster_rx);
         Shell {
             config,
@@ -89,6 +100,8 @@ impl Shell {
             groups: HashMap::new(),
             probes: ProbeRunner::new(probe_tx),
             probe_rx,
+            docker: DockerTasks::new(docker_tx),
+            docker_rx,
             warned_user: false,
             inputs: VecDeque::from([Input::Start]),
         }
@@ -100,7 +113,7 @@ impl Shell {
                 let effects = self.core.step(self.now(), input);
                 for effect in effects {
                     if let Some(code) = self.execute(effect).await {
-                        self.stop();
+                        self.stop().await;
                         return code;
                     }
                 }
@@ -138,6 +151,7 @@ impl Shell {
                     }
                 }
                 Some((task_id, termination)) = self.exit_rx.recv() => return self.reaped(task_id, termination),
+                Some(report) = self.docker_rx.recv() => return self.docker_report(report),
                 Some(done) = self.probe_rx.recv() => {
                     self.probes.finished(&done);
                     return Input::ProbeDone { task_id: done.task_id, kind: done.kind, seq: done.seq, outcome: done.outcome };
@@ -179,6 +193,28 @@ impl Shell {
         }
     }
 
+    /// A container started (or not) or ended.
+    fn docker_report(&mut self, report: DockerReport) -> Input {
+        match report {
+            DockerReport::Started { task_id, result } => {
+                if result.is_err() {
+                    self.docker.finished(&task_id);
+                }
+                Input::Spawned { task_id, result }
+            }
+            DockerReport::Exited {
+                task_id,
+                termination,
+            } => {
+                self.docker.finished(&task_id);
+                Input::Exited {
+                    task_id,
+                    termination,
+                }
+            }
+        }
+    }
+
     /// Carries out one effect; returns the exit code when the executor must stop.
     async fn execute(&mut self, effect: Effect) -> Option<i32> {
         match effect {
@@ -191,7 +227,12 @@ impl Shell {
                     );
                 }
             }
-            Effect::Spawn(request) => {
+            Effect::Spawn(mut request) => {
+                if let Some(run) = request.docker.take() {
+                    let task_id = request.task.task_id.clone();
+                    self.docker.launch(task_id, *run);
+                    return None;
+                }
                 let task_id = request.task.task_id.clone();
                 let result = self.launch(&request).map_err(|e| e.to_string());
                 self.inputs.push_back(Input::Spawned { task_id, result });
@@ -237,6 +278,9 @@ impl Shell {
     }
 
     fn signal(&mut self, task_id: &TaskId, signal: KillSignal) {
+        if self.docker.signal(task_id, signal) {
+            return;
+        }
         let Some(&pgid) = self.groups.get(task_id) else {
             return;
         };
@@ -297,7 +341,8 @@ impl Shell {
         })
     }
 
-    fn stop(&mut self) {
+    async fn stop(&mut self) {
+        self.docker.shutdown().await;
         if let Some(stream) = self.stream_task.take() {
             stream.abort();
         }

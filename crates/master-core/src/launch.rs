@@ -339,15 +339,25 @@ impl Master {
             ));
         }
         match task.target_agent() {
-            Some(a) if a == &pool.agent => Ok(()),
-            Some(a) => Err(format!(
-                "Task uses invalid agent {a} while agent {} is expected",
-                pool.agent
-            )),
-            None => Err(format!(
-                "Task uses invalid agent (none) while agent {} is expected",
-                pool.agent
-            )),
+            Some(a) if a == &pool.agent => {}
+            Some(a) => {
+                return Err(format!(
+                    "Task uses invalid agent {a} while agent {} is expected",
+                    pool.agent
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "Task uses invalid agent (none) while agent {} is expected",
+                    pool.agent
+                ))
+            }
+        }
+        match &task.container {
+            Some(c) => c
+                .validate()
+                .map_err(|e| format!("Task's `ContainerInfo` is invalid: {e}")),
+            None => Ok(()),
         }
     }
 
@@ -373,6 +383,13 @@ impl Master {
             }
             (true, None) => return Err("'ExecutorInfo.type' must be set".into()),
             _ => {}
+        }
+        if let Some(c) = &e.container {
+            c.validate()
+                .map_err(|err| format!("Executor's `ContainerInfo` is invalid: {err}"))?;
+            if group && c.is_docker() {
+                return Err("Docker ContainerInfo is not supported on the executor".into());
+            }
         }
         if e.kind != Some(ExecutorType::Default) && e.command.is_none() {
             return Err("'ExecutorInfo.command' must be set for a custom executor".into());
@@ -425,6 +442,9 @@ impl Master {
         let mut checked = Vec::new();
         for task in tasks {
             self.check_task_common(fid, pool, &task)?;
+            if task.container.as_ref().is_some_and(|c| c.is_docker()) {
+                return Err("Docker ContainerInfo is not supported on the task".into());
+            }
             if !ids.insert(task.task_id.clone()) {
                 return Err(format!(
                     "Task group has duplicate task ID: {}",

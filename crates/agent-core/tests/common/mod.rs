@@ -183,6 +183,7 @@ pub fn effect_kind(e: &Effect) -> String {
         Effect::Destroy { .. } => "destroy".into(),
         Effect::Shutdown { .. } => "shutdown".into(),
         Effect::Checkpoint(op) => format!("checkpoint:{}", op_kind(op)),
+        Effect::BlackBox(b) => format!("blackbox:{}", b.task_id),
     }
 }
 

@@ -21,6 +21,8 @@ pub struct AppState {
     pub work_dir: PathBuf,
     /// For per-container usage.
     pub isolator: Arc<dyn strata_containerizer::isolation::Isolator>,
+    /// Records of ended tasks.
+    pub blackbox: crate::blackbox::BlackBoxStore,
 }
 
 impl std::fmt::Debug for AppState {
@@ -78,6 +80,7 @@ pub fn router(state: App) -> Router {
         get(monitor::statistics),
     );
     r = both(r, &["/metrics/snapshot"], get(read::metrics));
+    r = both(r, &["/blackbox", "/slave(1)/blackbox"], get(read::blackbox));
     r = both(r, &["/version"], get(read::version));
     r = both(
         r,

@@ -91,3 +91,20 @@ pub async fn operator(State(app): State<App>, headers: HeaderMap, body: Bytes) -
         None => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
     }
 }
+
+/// `GET /blackbox?task_id=…[&framework_id=…]`: how a task ended, with its output's tail
+/// (Strata extension; kept after the sandbox is garbage-collected).
+pub async fn blackbox(
+    State(app): State<App>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let Some(task) = q.get("task_id") else {
+        return text(StatusCode::BAD_REQUEST, "Expecting 'task_id' to be present");
+    };
+    let store = app.blackbox.clone();
+    let (task, fw) = (task.clone(), q.get("framework_id").cloned());
+    let records = tokio::task::spawn_blocking(move || store.get(&task, fw.as_deref()))
+        .await
+        .unwrap_or_default();
+    json_response(&json!(records))
+}

@@ -5,6 +5,7 @@
 //! runs the probes it is asked for.
 
 mod checking;
+mod docker;
 mod link;
 pub mod probe;
 mod task;
@@ -12,6 +13,7 @@ mod task;
 mod tests;
 mod updates;
 
+pub use docker::{DockerSettings, DOCKER_DISABLED_MESSAGE};
 pub use probe::{Probe, ProbeKind, ProbeOutcome};
 pub use task::{kill_grace, terminal_state, KillCause, Phase, DEFAULT_KILL_GRACE};
 pub use updates::{decode_uuid, encode_uuid, Uuid};
@@ -22,8 +24,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use strata_api::executor::{Event, Subscribe, UnacknowledgedUpdate};
 use strata_api::{
-    ExecutorId, FrameworkInfo, KillPolicy, Reason, Source, TaskGroupInfo, TaskId, TaskInfo,
-    TaskState, TaskStatus,
+    ContainerId, ExecutorId, FrameworkInfo, KillPolicy, Reason, Source, TaskGroupInfo, TaskId,
+    TaskInfo, TaskState, TaskStatus,
 };
 use task::{KillState, Task};
 use updates::UpdateBook;
@@ -66,7 +68,8 @@ pub enum Input {
         status: Option<u16>,
         message: String,
     },
-    /// The outcome of an `Effect::Spawn`, reported before any other input.
+    /// The outcome of an `Effect::Spawn`: for a process before any other input, for a
+    /// Docker container once it started (the image may need a pull first).
     Spawned {
         task_id: TaskId,
         result: Result<(), String>,
@@ -102,6 +105,8 @@ pub struct SpawnRequest {
     pub user: Option<String>,
     /// Default-executor task: own sandbox `tasks/<id>/` with stdout/stderr files there.
     pub own_sandbox: bool,
+    /// Run the task in this Docker container instead of forking it.
+    pub docker: Option<Box<crate::docker::DockerRun>>,
 }
 
 /// A health check or check the shell should run now for a task.
@@ -146,6 +151,7 @@ pub struct CoreConfig {
     pub shutdown_grace: Duration,
     pub recovery_timeout: Duration,
     pub backoff_max: Duration,
+    pub docker: DockerSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +167,8 @@ pub struct Core {
     uuids: Box<dyn FnMut() -> Uuid + Send>,
     mode: Mode,
     framework: Option<FrameworkInfo>,
+    /// This executor's container (from SUBSCRIBED); names Docker containers.
+    container_id: Option<String>,
     tasks: BTreeMap<TaskId, Task>,
     next_group: u64,
     book: UpdateBook,
@@ -189,6 +197,7 @@ impl Core {
             uuids,
             mode: Mode::Unknown,
             framework: None,
+            container_id: None,
             tasks: BTreeMap::new(),
             next_group: 0,
             book: UpdateBook::default(),
@@ -289,7 +298,7 @@ impl Core {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Subscribed(s) => self.on_subscribed(s.framework_info),
+            Event::Subscribed(s) => self.on_subscribed(s.framework_info, s.container_id),
             Event::Launch(l) => self.on_launch(l.task),
             Event::LaunchGroup(g) => self.on_launch_group(g.task_group),
             Event::Kill(k) => self.on_kill(&k.task_id, k.kill_policy.as_ref()),
@@ -309,9 +318,12 @@ impl Core {
         }
     }
 
-    fn on_subscribed(&mut self, framework: FrameworkInfo) {
+    fn on_subscribed(&mut self, framework: FrameworkInfo, container: Option<ContainerId>) {
         tracing::info!(framework = %framework.name, "Subscribed to the agent");
         self.framework = Some(framework);
+        self.container_id = container
+            .map(|c| c.to_string())
+            .or(self.container_id.take());
         if let Some(from) = self.link.on_subscribed() {
             // Updates generated while SUBSCRIBE was in flight were not in its body.
             let resend: Vec<_> = self
@@ -341,10 +353,13 @@ impl Core {
             return self.reject(info, message);
         }
         self.mode = Mode::Command;
+        if info.container.as_ref().is_some_and(|c| c.is_docker()) {
+            return self.launch_docker(info);
+        }
         let task_id = info.task_id.clone();
         self.tasks.insert(task_id.clone(), Task::new(info, None));
         self.send_update(&task_id, TaskState::Starting, None, None);
-        self.request_spawn(&task_id, false);
+        self.request_spawn(&task_id, false, None);
     }
 
     fn on_launch_group(&mut self, group: TaskGroupInfo) {
@@ -380,7 +395,7 @@ impl Core {
                 .insert(task_id.clone(), Task::new(info, Some(group_id)));
             self.send_update(&task_id, TaskState::Starting, None, None);
         }
-        ids.iter().for_each(|id| self.request_spawn(id, true));
+        ids.iter().for_each(|id| self.request_spawn(id, true, None));
     }
 
     /// Records a task that will never run and reports it TASK_FAILED.
@@ -393,7 +408,12 @@ impl Core {
         self.send_update(&task_id, TaskState::Failed, Some(message.to_string()), None);
     }
 
-    fn request_spawn(&mut self, task_id: &TaskId, own_sandbox: bool) {
+    fn request_spawn(
+        &mut self,
+        task_id: &TaskId,
+        own_sandbox: bool,
+        docker: Option<Box<crate::docker::DockerRun>>,
+    ) {
         let Some(task) = self.tasks.get(task_id) else {
             return;
         };
@@ -409,6 +429,7 @@ impl Core {
             task: task.info.clone(),
             user,
             own_sandbox,
+            docker,
         };
         self.out.push(Effect::Spawn(Box::new(request)));
     }
@@ -450,13 +471,17 @@ impl Core {
             }
             Err(error) => {
                 task.phase = Phase::Done;
-                let message = format!("Failed to launch command: {error}");
-                self.send_update(
-                    task_id,
-                    TaskState::Failed,
-                    Some(message),
-                    Some(Reason::CommandExecutorFailed),
-                );
+                let (message, reason) = match task.docker {
+                    true => (
+                        format!("Failed to launch container: {error}"),
+                        Reason::ContainerLaunchFailed,
+                    ),
+                    false => (
+                        format!("Failed to launch command: {error}"),
+                        Reason::CommandExecutorFailed,
+                    ),
+                };
+                self.send_update(task_id, TaskState::Failed, Some(message), Some(reason));
                 self.kill_group_of(task_id);
             }
         }

@@ -67,6 +67,8 @@ pub struct Task {
     /// A health check killed this task (or another task of its group): its terminal
     /// update says `healthy: false`.
     pub unhealthy: bool,
+    /// The task runs in a Docker container.
+    pub docker: bool,
 }
 
 impl Task {
@@ -84,6 +86,7 @@ impl Task {
             probers: Vec::new(),
             last_status: None,
             unhealthy: false,
+            docker: false,
         }
     }
 

@@ -2,6 +2,7 @@
 //! written as short strings), driven through one `check` helper. Health checks and checks
 //! have their own scripts in `tests/probes.rs`.
 
+mod docker;
 mod probes;
 
 use super::*;
@@ -18,6 +19,7 @@ fn config(checkpoint: bool) -> CoreConfig {
         shutdown_grace: Duration::from_secs(5),
         recovery_timeout: Duration::from_secs(10),
         backoff_max: Duration::from_millis(300),
+        docker: DockerSettings::default(),
     }
 }
 

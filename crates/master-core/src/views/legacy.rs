@@ -49,10 +49,18 @@ pub fn task_json(t: &TaskRecord) -> Value {
     o.insert("resources".into(), flat(&t.resources));
     o.insert("role".into(), json!(t.role));
     o.insert("statuses".into(), Value::Array(statuses));
+    // Strata extension: why the task is in its state (the statuses above keep Mesos'
+    // shape, which has no message or reason).
+    let last = task.statuses.last();
     let optional = [
+        (
+            "message",
+            last.and_then(|s| s.message.as_ref()).map(|m| json!(m)),
+        ),
+        ("reason", last.and_then(|s| s.reason).map(|r| json!(r))),
         ("user", task.user.as_ref().map(|u| json!(u))),
         ("labels", task.labels.as_ref().map(|l| json!(l.labels))),
-        ("container", task.container.clone()),
+        ("container", task.container.as_ref().map(|c| json!(c))),
         ("discovery", task.discovery.clone()),
         ("health_check", task.health_check.as_ref().map(|h| json!(h))),
         ("kill_policy", task.kill_policy.as_ref().map(|k| json!(k))),
