@@ -21,8 +21,14 @@ pub(crate) async fn run(a: LaunchArgs) -> anyhow::Result<i32> {
     for i in 0..a.tasks {
         let offer = next_offer(&mut s, &mut pending).await?;
         let id = format!("lat-{i}");
+        let mut t = task(&offer, &id);
+        if let Some(image) = &a.docker_image {
+            t.container = Some(serde_json::from_value(
+                serde_json::json!({"type": "DOCKER", "docker": {"image": image}}),
+            )?);
+        }
         let t0 = Instant::now();
-        accept(&s, &[&offer], vec![task(&offer, &id)]).await?;
+        accept(&s, &[&offer], vec![t]).await?;
         let (running, finished) = wait_one(&mut s, &id, &mut pending).await?;
         to_running.push(running.duration_since(t0));
         to_finished.push(finished.duration_since(t0));
@@ -31,10 +37,18 @@ pub(crate) async fn run(a: LaunchArgs) -> anyhow::Result<i32> {
         .work_dir
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().display().to_string());
-    println!("strata bench launch: master {master}, bare `true` tasks, command executor, sandboxes under {place}");
+    let how = match &a.docker_image {
+        Some(image) => format!("Docker containers of {image}"),
+        None => "command executor".to_string(),
+    };
+    println!(
+        "strata bench launch: master {master}, bare `true` tasks, {how}, sandboxes under {place}"
+    );
     report("ACCEPT -> TASK_RUNNING", to_running);
     report("ACCEPT -> TASK_FINISHED", to_finished);
-    burst(&mut s, a.burst, &mut pending).await?;
+    if a.docker_image.is_none() {
+        burst(&mut s, a.burst, &mut pending).await?;
+    }
     let _ = s.call(Command::Teardown).await;
     Ok(0)
 }

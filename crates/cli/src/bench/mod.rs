@@ -49,6 +49,10 @@ pub struct LaunchArgs {
     /// temp dir). The filesystem matters: see docs/benchmarks.md.
     #[arg(long = "work_dir")]
     pub work_dir: Option<String>,
+    /// Run the latency tasks in Docker containers of this image (e.g.
+    /// `strata-test/busybox:latest`); the burst is skipped.
+    #[arg(long = "docker_image")]
+    pub docker_image: Option<String>,
 }
 
 pub async fn run(a: BenchArgs) -> anyhow::Result<i32> {
