@@ -49,6 +49,11 @@ pub struct AgentFlags {
     /// Cap CPU with a CFS quota equal to the task's cpus (its `limits` when given).
     #[arg(long = "cgroups_enable_cfs", default_value_t = true, action = clap::ArgAction::Set)]
     pub cgroups_enable_cfs: bool,
+    /// Most processes (and threads) one container may hold: `pids.max` of its cgroup.
+    /// Needs `cgroups/pids` (or `cgroups/all`) in `--isolation`. Unset: no limit.
+    /// Docker tasks take theirs from the `pids-limit` parameter.
+    #[arg(long = "cgroups_pids_max", value_parser = clap::value_parser!(u64).range(1..))]
+    pub cgroups_pids_max: Option<u64>,
     /// Sandbox `stdout`/`stderr` are rotated past this many bytes.
     #[arg(long = "sandbox_log_max_size", default_value_t = 10 << 20)]
     pub sandbox_log_max_size: u64,
@@ -107,6 +112,7 @@ impl AgentFlags {
             cgroups_hierarchy: "/sys/fs/cgroup".into(),
             cgroups_root: None,
             cgroups_enable_cfs: true,
+            cgroups_pids_max: None,
             executor_shutdown_grace_period: 5.0,
             status_update_retry_interval: 10.0,
             executor_binary: None,
@@ -128,6 +134,12 @@ impl AgentFlags {
                 self.resources.clone().unwrap_or_default(),
             ),
             ("isolation".into(), self.isolation.clone()),
+            (
+                "cgroups_pids_max".into(),
+                self.cgroups_pids_max
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+            ),
             (
                 "attributes".into(),
                 self.attributes.clone().unwrap_or_default(),

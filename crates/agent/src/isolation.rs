@@ -25,6 +25,9 @@ pub async fn start(
 ) -> anyhow::Result<Arc<dyn Isolator>> {
     let config = isolation::parse_isolation(&flags.isolation)
         .map_err(|e| anyhow::anyhow!("--isolation: {e}"))?;
+    if flags.cgroups_pids_max.is_some() && !(config.cgroups.pids || config.all) {
+        anyhow::bail!("--cgroups_pids_max needs cgroups/pids (or cgroups/all) in --isolation");
+    }
     let options = CgroupsOptions {
         root: flags.cgroups_hierarchy.clone().into(),
         parent: flags

@@ -27,6 +27,8 @@ pub struct Launcher {
     store: Option<Store>,
     /// Resource isolation (cgroups, or none).
     isolator: Arc<dyn Isolator>,
+    /// `--cgroups_pids_max`: the process limit of every container.
+    pids_max: Option<u64>,
 }
 
 impl std::fmt::Debug for Launcher {
@@ -59,12 +61,19 @@ impl Launcher {
             kill_switches: Arc::new(Mutex::new(HashMap::new())),
             store: None,
             isolator: Arc::new(NoIsolation),
+            pids_max: None,
         })
     }
 
     /// Isolates containers with `isolator`.
     pub fn with_isolator(mut self, isolator: Arc<dyn Isolator>) -> Self {
         self.isolator = isolator;
+        self
+    }
+
+    /// Caps every container at `pids_max` processes (with the pids isolator).
+    pub fn with_pids_max(mut self, pids_max: Option<u64>) -> Self {
+        self.pids_max = pids_max;
         self
     }
 
@@ -199,7 +208,7 @@ impl Launcher {
         };
         if let Err(e) = self
             .isolator
-            .prepare(&iso_id, &to_isolation(&spec.limits))
+            .prepare(&iso_id, &to_isolation(&spec.limits, self.pids_max))
             .await
         {
             return failed(format!("Failed to prepare isolation: {e}"));
@@ -369,13 +378,16 @@ async fn watch_limit(
 }
 
 /// The isolator's view of a container's resources.
-fn to_isolation(l: &strata_agent_core::ContainerLimits) -> isolation::Limits {
+fn to_isolation(
+    l: &strata_agent_core::ContainerLimits,
+    pids_max: Option<u64>,
+) -> isolation::Limits {
     isolation::Limits {
         cpus: l.cpus,
         cpus_limit: l.cpus_limit,
         mem_mb: l.mem_mb,
         mem_limit_mb: l.mem_limit_mb,
-        pids_max: None,
+        pids_max,
     }
 }
 

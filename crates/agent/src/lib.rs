@@ -137,7 +137,8 @@ pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
     let isolator = isolation::start(&flags, &work_dir, &survivors).await?;
     let launcher = launcher
         .with_store(store.clone())
-        .with_isolator(isolator.clone());
+        .with_isolator(isolator.clone())
+        .with_pids_max(flags.cgroups_pids_max);
     let blackbox = blackbox::BlackBoxStore::new(&work_dir, 10_000);
     let outlets = event_loop::Outlets {
         to_master: to_master_tx,

@@ -130,6 +130,78 @@ async fn cpu_quota_is_enforced_and_usage_is_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_pids_limit_contains_a_fork_loop() {
+    if !cgroups_available() {
+        return;
+    }
+    const MAX: u64 = 40;
+    let max = MAX.to_string();
+    let flags = [
+        "--isolation",
+        "cgroups/cpu,cgroups/mem,cgroups/pids",
+        "--cgroups_pids_max",
+        &max,
+    ];
+    let c = Cluster::start_with(BIN.as_ref(), 1, &[], &flags).await;
+    let mut fw = Fw::subscribe(&c.master.addr, framework_info("pids", 0.0, false, false)).await;
+    // bash retries a failed fork for several seconds, so the loop sits at the limit.
+    fw.launch_with(
+        "forker",
+        "bash -c 'for i in $(seq 200); do sleep 600 & done; wait'",
+        |t| t.resources = resources("cpus:0.1;mem:64"),
+    )
+    .await;
+    fw.state("forker", TaskState::Running).await;
+    let threads = async || {
+        let list = monitor(&c).await;
+        let s = &list.iter().find(|e| e["executor_id"] == "forker")?["statistics"];
+        s["threads"].as_u64()
+    };
+    wait_until(LONG, "the loop to reach the limit", async || {
+        (threads().await? >= MAX - 5).then_some(())
+    })
+    .await;
+    let mut most = 0;
+    for _ in 0..20 {
+        most = most.max(threads().await.unwrap_or(0));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        most <= MAX,
+        "{most} threads in a container limited to {MAX}"
+    );
+    let flags = c.agent_get(0, "/flags").await.unwrap();
+    assert_eq!(flags["flags"]["cgroups_pids_max"], max, "{flags}");
+    fw.kill("forker").await;
+    fw.state("forker", TaskState::Killed).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pids_limit_needs_the_pids_isolator() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .args([
+            "agent",
+            "--master",
+            "127.0.0.1:1",
+            "--port",
+            "0",
+            "--cgroups_pids_max",
+            "10",
+        ])
+        .arg("--work_dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--cgroups_pids_max needs cgroups/pids"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn without_isolation_tasks_run_unlimited() {
     for flags in [
         &["--isolation", "posix/cpu,posix/mem"][..],
