@@ -705,6 +705,79 @@ async fn failing_task_in_a_group_kills_the_rest() {
     assert_eq!(killed.state, TaskState::Killed, "{killed:?}");
 }
 
+/// A task of a pod with `cmd` and a `SANDBOX_PATH` volume of the executor's `shared`
+/// directory at `data` in its own sandbox.
+fn pod_task(id: &str, offer: &Offer, cmd: &str, container_path: &str) -> Value {
+    let mut t = task(id, offer, sh(cmd));
+    t["container"] = json!({"type": "MESOS", "volumes": [{
+        "mode": "RW", "container_path": container_path,
+        "source": {"type": "SANDBOX_PATH", "sandbox_path": {"type": "PARENT", "path": "shared"}},
+    }]});
+    t
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_tasks_share_a_sandbox_volume() {
+    let c = Cluster::start(bin(), 1).await;
+    let mut fw = Fw::subscribe(&c.master.addr, json!({})).await;
+    let offer = fw.offer().await;
+    // The reader starts with the writer and waits for what the writer leaves in the volume.
+    let writer = "echo from-writer > data/msg; sleep 600";
+    let reader = "for i in $(seq 300); do [ -s data/msg ] && break; sleep 0.1; done; \
+                  grep -q from-writer data/msg && echo \"reader saw $(cat data/msg)\"";
+    let group = json!({"type": "LAUNCH_GROUP", "launch_group": {
+        "executor": {"type": "DEFAULT", "executor_id": {"value": "pod"},
+                     "resources": resources(0.1, 32.0)},
+        "task_group": {"tasks": [
+            pod_task("pod-writer", &offer, writer, "data"),
+            pod_task("pod-reader", &offer, reader, "data"),
+        ]},
+    }});
+    fw.accept(&offer, json!([group])).await;
+    let done = fw.terminal("pod-reader").await;
+    assert_eq!(done.state, TaskState::Finished, "{done:?}");
+    let dir = sandbox(&c, 0, &fw.id(), "pod").await;
+    file_containing(&c, 0, &format!("{dir}/shared/msg"), "from-writer").await;
+    file_containing(
+        &c,
+        0,
+        &format!("{dir}/tasks/pod-reader/stdout"),
+        "reader saw from-writer",
+    )
+    .await;
+    // The group's other task is still running: a finished task does not end the pod.
+    fw.reach("pod-writer", TaskState::Running).await;
+    let kill = Kill {
+        task_id: TaskId::new("pod-writer"),
+        agent_id: None,
+        kill_policy: None,
+    };
+    fw.s.call(Command::Kill(kill)).await.unwrap();
+    assert_eq!(fw.terminal("pod-writer").await.state, TaskState::Killed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_volume_outside_the_sandbox_fails_the_task() {
+    let c = Cluster::start(bin(), 1).await;
+    let mut fw = Fw::subscribe(&c.master.addr, json!({})).await;
+    let offer = fw.offer().await;
+    let group = json!({"type": "LAUNCH_GROUP", "launch_group": {
+        "executor": {"type": "DEFAULT", "executor_id": {"value": "bad-pod"},
+                     "resources": resources(0.1, 32.0)},
+        "task_group": {"tasks": [pod_task("escape", &offer, "true", "../../escape")]},
+    }});
+    fw.accept(&offer, json!([group])).await;
+    let s = fw.terminal("escape").await;
+    assert_eq!(s.state, TaskState::Failed, "{s:?}");
+    assert!(
+        s.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("container_path"),
+        "{s:?}"
+    );
+}
+
 // ----- 8. two agents ----------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread")]

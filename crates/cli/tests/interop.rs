@@ -103,3 +103,50 @@ async fn mesoshttp_scheduler_runs_a_task_and_tears_down() {
     assert_eq!(states(&r["states"]).last(), Some(&"TASK_FINISHED"), "{r}");
     assert_eq!(r["stream_closed_after_teardown"], true, "{r}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pymesos_health_checks_and_a_docker_task() {
+    let Some(python) = interop_python() else {
+        return;
+    };
+    let c = Cluster::start(BIN.as_ref(), 1).await;
+    let r = run_script(&c, &python, "pymesos_health_docker.py", &[]).await;
+    let ids = &r["task_ids"];
+    // `exit 1` every 0.5 s, 2 consecutive failures: unhealthy while running, then killed.
+    let unhealthy = ids["unhealthy"].as_str().unwrap();
+    let health = r["healthy"][unhealthy].as_array().unwrap();
+    assert!(
+        health.contains(&serde_json::json!(["TASK_RUNNING", false])),
+        "{r}"
+    );
+    assert_eq!(
+        health.last(),
+        Some(&serde_json::json!(["TASK_KILLED", false]))
+    );
+    assert_eq!(r["unhealthy_end"]["state"], "TASK_KILLED", "{r}");
+    assert_eq!(r["unhealthy_end"]["healthy"], false, "{r}");
+    assert_eq!(states(&r["tasks"][unhealthy]).last(), Some(&"TASK_KILLED"));
+    // `exit 0`: healthy, never unhealthy, then killed by the framework.
+    let healthy = ids["healthy"].as_str().unwrap();
+    let health = r["healthy"][healthy].as_array().unwrap();
+    assert!(
+        health.contains(&serde_json::json!(["TASK_RUNNING", true])),
+        "{r}"
+    );
+    assert!(health.iter().all(|h| h[1] == true), "{r}");
+    assert_eq!(r["healthy_reported_true"], true, "{r}");
+    assert_eq!(r["healthy_killed"], true, "{r}");
+    assert_eq!(states(&r["tasks"][healthy]).last(), Some(&"TASK_KILLED"));
+    // The DOCKER command task (the script fails instead of skipping under CI=true).
+    if r["docker"] == "skipped" {
+        eprintln!("SKIPPED the DOCKER task: {}", r["docker_skip_reason"]);
+    } else {
+        assert_eq!(r["docker"], "finished", "{r}");
+        let docker = ids["docker"].as_str().unwrap();
+        let seen = states(&r["tasks"][docker]);
+        assert_eq!(seen.last(), Some(&"TASK_FINISHED"), "{r}");
+        assert!(seen.contains(&"TASK_RUNNING"), "{seen:?}");
+    }
+    assert_eq!(r["teardown_ok"], true);
+    assert_eq!(r["disconnects"], 0, "{r}");
+}

@@ -16,6 +16,7 @@ pub mod docker;
 pub mod duration;
 pub mod probe;
 pub mod process;
+pub mod sandbox_volumes;
 mod shell;
 pub mod termination;
 

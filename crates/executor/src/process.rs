@@ -31,6 +31,8 @@ pub enum LaunchError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("volume: {0}")]
+    Volume(String),
     #[error("{program}: {source}")]
     Spawn {
         program: String,

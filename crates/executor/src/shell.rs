@@ -8,6 +8,7 @@ use crate::core::{Core, CoreConfig, DockerSettings, Effect, Input, KillSignal, N
 use crate::docker::engine::{DockerReport, DockerTasks};
 use crate::probe::{ProbeContext, ProbeDone, ProbeRunner};
 use crate::process::{self, LaunchError, LaunchSpec, Output};
+use crate::sandbox_volumes;
 use crate::termination::Termination;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -321,12 +322,24 @@ impl Shell {
         let (cwd, output) = if request.own_sandbox {
             let dir =
                 process::prepare_task_sandbox(&self.config.directory, task.task_id.as_str(), ids)?;
+            let links = sandbox_volumes::links(task, Some(&self.config.directory), &dir)
+                .map_err(LaunchError::Volume)?;
+            sandbox_volumes::create(&links, ids).map_err(|source| LaunchError::Sandbox {
+                path: dir.clone(),
+                source,
+            })?;
             let output = Output::Files {
                 stdout: dir.join("stdout"),
                 stderr: dir.join("stderr"),
             };
             (dir, output)
         } else {
+            let links = sandbox_volumes::links(task, None, &self.config.directory)
+                .map_err(LaunchError::Volume)?;
+            sandbox_volumes::create(&links, ids).map_err(|source| LaunchError::Sandbox {
+                path: self.config.directory.clone(),
+                source,
+            })?;
             (self.config.sandbox.clone(), Output::Inherit)
         };
         let env = process::task_env(task, &self.config.directory, &cwd);
