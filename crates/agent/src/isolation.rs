@@ -1,6 +1,7 @@
 //! Choosing and starting the agent's isolator from its flags: cgroups when asked for and
 //! usable, otherwise none (with a warning, so a machine without cgroup access still runs
-//! tasks); and removing isolation state left by an earlier run that nothing recovers.
+//! tasks); pid namespaces likewise; and removing isolation state left by an earlier run
+//! that nothing recovers.
 
 use crate::checkpoint::ContainerRecord;
 use crate::flags::AgentFlags;
@@ -8,6 +9,28 @@ use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::Arc;
 use strata_containerizer::isolation::{self, cgroups::CgroupsOptions, Isolator, NoIsolation};
+use strata_containerizer::{namespaces, PosixContainerizer};
+
+/// The process containerizer: every container in its own pid and mount namespaces with
+/// `namespaces/pid` when this machine allows them (needs root and util-linux `unshare`),
+/// otherwise plain processes and a warning.
+pub fn containerizer(flags: &AgentFlags, strata: &Path) -> anyhow::Result<PosixContainerizer> {
+    let config = isolation::parse_isolation(&flags.isolation)
+        .map_err(|e| anyhow::anyhow!("--isolation: {e}"))?;
+    if !config.pid_namespace {
+        return Ok(PosixContainerizer::new());
+    }
+    match namespaces::probe() {
+        Ok(()) => {
+            tracing::info!("containers get their own pid and mount namespaces");
+            Ok(PosixContainerizer::with_pid_namespace(strata.to_path_buf()))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "pid namespaces unavailable; containers share the host's");
+            Ok(PosixContainerizer::new())
+        }
+    }
+}
 
 /// `strata/<16 hex digits of a hash of the work dir>`: stable across restarts of the same
 /// agent, distinct between agents sharing a machine.

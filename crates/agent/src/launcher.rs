@@ -243,6 +243,7 @@ impl Launcher {
             let _ = self.isolator.cleanup(&iso_id).await;
             return failed(format!("Failed to isolate the executor: {e}"));
         }
+        launched.gate.open().await;
         self.record(&spec, launched.pid);
         handle
             .tell(Input::ContainerStarted {

@@ -128,8 +128,9 @@ pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
     };
     let (to_master_tx, to_master_rx) = tokio::sync::mpsc::unbounded_channel();
     let (refused_tx, refused_rx) = tokio::sync::watch::channel(None);
+    let containerizer = isolation::containerizer(&flags, &exe)?;
     let launcher = launcher::Launcher::new(
-        Arc::new(strata_containerizer::PosixContainerizer),
+        Arc::new(containerizer),
         exe,
         &work_dir,
         flags.fetcher_cache_size,

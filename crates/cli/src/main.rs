@@ -42,6 +42,25 @@ enum Command {
     Kill(query::KillArgs),
     /// Benchmarks that print figures.
     Bench(bench::BenchArgs),
+    /// Starts a container in its own pid and mount namespaces (run by agents with
+    /// `--isolation namespaces/pid`).
+    #[command(name = "ns-init", hide = true)]
+    NsInit(NsInitArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct NsInitArgs {
+    /// Second stage: be pid 1 of the namespace and run the program.
+    #[arg(long)]
+    pid1: bool,
+    /// Run the program as this uid inside the namespace (with --gid).
+    #[arg(long, requires = "gid")]
+    uid: Option<u32>,
+    #[arg(long, requires = "uid")]
+    gid: Option<u32>,
+    /// The program and its arguments.
+    #[arg(last = true, required = true)]
+    argv: Vec<std::ffi::OsString>,
 }
 
 fn init_tracing(default: &str) {
@@ -83,6 +102,9 @@ fn main() {
             init_tracing("warn");
             strata_executor::main_from_env()
         }
+        // Before any runtime exists: the gate execs, pid 1 forks.
+        Command::NsInit(a) if a.pid1 => strata_containerizer::namespaces::pid1(&a.argv),
+        Command::NsInit(a) => strata_containerizer::namespaces::gate(&a.argv, a.uid.zip(a.gid)),
         other => {
             let quiet = matches!(
                 other,
@@ -133,6 +155,7 @@ async fn dispatch(command: Command) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Executor => Ok(strata_executor::main_from_env()),
+        Command::NsInit(_) => Ok(1),
         Command::Dev(args) => dev::run(args).await,
         Command::Run(args) => run::run(args).await,
         Command::Agents(args) => query::agents(args).await,

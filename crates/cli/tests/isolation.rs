@@ -2,7 +2,8 @@
 //! a task over its memory is OOM-killed and reported TASK_FAILED with
 //! REASON_CONTAINER_LIMITATION_MEMORY; CPU quota is enforced (throttling shows in
 //! /monitor/statistics and GET_CONTAINERS); and without isolation (by flag, or with no
-//! usable cgroups) tasks still run.
+//! usable cgroups) tasks still run; with `namespaces/pid` a task sees only its own
+//! container's processes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
@@ -199,6 +200,60 @@ async fn the_pids_limit_needs_the_pids_isolator() {
         err.contains("--cgroups_pids_max needs cgroups/pids"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_pid_namespaces_a_task_sees_only_its_container() {
+    if !cgroups_available() {
+        return;
+    }
+    let flags = ["--isolation", "cgroups/cpu,cgroups/mem,namespaces/pid"];
+    let c = Cluster::start_with(BIN.as_ref(), 1, &[], &flags).await;
+    let mut fw = Fw::subscribe(&c.master.addr, framework_info("pidns", 0.0, false, false)).await;
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().display();
+    let marker = format!("sleep 600.{}", std::process::id());
+    let cmd = format!(
+        "echo $$ > {dir}/pid.tmp && mv {dir}/pid.tmp {dir}/pid; \
+         ls /proc | grep -c '^[0-9][0-9]*$' > {dir}/procs.tmp && mv {dir}/procs.tmp {dir}/procs; \
+         exec {marker}"
+    );
+    fw.launch_with("ns", &cmd, |t| t.resources = resources("cpus:0.1;mem:64"))
+        .await;
+    fw.state("ns", TaskState::Running).await;
+    let host_pids = wait_alive(&marker).await;
+    let read = |name: &str| {
+        let path = out.path().join(name);
+        async move {
+            wait_until(LONG, "the task's report", async || {
+                std::fs::read_to_string(&path)
+                    .ok()?
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+            })
+            .await
+        }
+    };
+    // ns-init is pid 1, the executor 2, the task's shell a few more: all small numbers,
+    // while the host sees the same process under a host pid.
+    let (pid, procs) = (read("pid").await, read("procs").await);
+    assert!(pid < 10, "the task's pid in its namespace is {pid}");
+    assert!(procs < 10, "the task sees {procs} processes");
+    assert!(
+        host_pids.iter().all(|p| *p != pid),
+        "{host_pids:?} vs {pid}"
+    );
+    // The host's /proc is untouched.
+    let me = format!("/proc/{}", std::process::id());
+    assert!(std::path::Path::new(&me).exists());
+    // Still isolated: the container's cgroup holds the namespace's processes.
+    let stats = monitor(&c).await;
+    let s = &stats.iter().find(|e| e["executor_id"] == "ns").unwrap()["statistics"];
+    assert!(s["processes"].as_u64() >= Some(3), "{s}");
+    fw.kill("ns").await;
+    fw.state("ns", TaskState::Killed).await;
+    wait_gone(&marker).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

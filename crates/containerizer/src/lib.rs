@@ -1,11 +1,13 @@
 //! Starting and destroying containers (an executor process and everything it spawns).
 //! This version has the POSIX process backend: own process group, sandbox stdout/stderr,
 //! optional user switch, and destroy by killing the whole process tree; and resource
-//! isolation behind the [`isolation::Isolator`] trait (cgroups v1 and v2, none, a fake).
-//! Namespaces and Docker come with the agent-depth work.
+//! isolation behind the [`isolation::Isolator`] trait (cgroups v1 and v2, none, a fake);
+//! optional pid and mount namespaces ([`namespaces`]). Docker tasks are run by the
+//! executor (`strata-executor`'s `docker` module), not here.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod isolation;
+pub mod namespaces;
 mod posix;
 mod proctree;
 
@@ -36,6 +38,26 @@ pub struct Launched {
     pub pid: u32,
     /// Resolves with the raw wait status when the process exits.
     pub exit: tokio::sync::oneshot::Receiver<i32>,
+    /// Holds a wrapped container before it forks anything: [`Gate::open`] it once the
+    /// process is isolated (dropping it aborts the container).
+    pub gate: Gate,
+}
+
+/// The start gate of a container whose first process waits for the agent (see
+/// [`namespaces`]); a no-op for unwrapped processes.
+#[derive(Debug, Default)]
+pub struct Gate(pub(crate) Option<tokio::process::ChildStdin>);
+
+impl Gate {
+    /// Lets the container go on.
+    pub async fn open(self) {
+        use tokio::io::AsyncWriteExt;
+        if let Some(mut pipe) = self.0 {
+            if let Err(e) = pipe.write_all(namespaces::GATE_OPEN).await {
+                tracing::warn!(error = %e, "cannot open the container's start gate");
+            }
+        }
+    }
 }
 
 /// Why a container could not be started.

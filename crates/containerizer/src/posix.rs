@@ -1,16 +1,36 @@
 //! The POSIX backend: a plain child process in its own process group, with stdout and
 //! stderr appended to files in the sandbox.
 
-use crate::{kill_tree, ContainerError, Containerizer, Launched, ProcessSpec};
+use crate::namespaces::Wrap;
+use crate::{kill_tree, ContainerError, Containerizer, Gate, Launched, ProcessSpec};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use std::fs::OpenOptions;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
 use std::process::Stdio;
 
-/// Runs containers as ordinary processes.
-#[derive(Debug, Default)]
-pub struct PosixContainerizer;
+/// Runs containers as ordinary processes, optionally in their own pid and mount
+/// namespaces.
+#[derive(Debug, Default, Clone)]
+pub struct PosixContainerizer {
+    wrap: Option<Wrap>,
+}
+
+impl PosixContainerizer {
+    /// Plain processes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every container in new pid and mount namespaces, through `strata ns-init` of the
+    /// binary `strata` (see [`crate::namespaces`]).
+    pub fn with_pid_namespace(strata: PathBuf) -> Self {
+        Self {
+            wrap: Some(Wrap { strata }),
+        }
+    }
+}
 
 fn open_log(spec: &ProcessSpec, name: &str) -> Result<std::fs::File, ContainerError> {
     let path = spec.sandbox.join(name);
@@ -24,15 +44,11 @@ fn open_log(spec: &ProcessSpec, name: &str) -> Result<std::fs::File, ContainerEr
         })
 }
 
-fn build(spec: &ProcessSpec) -> Result<std::process::Command, ContainerError> {
-    let mut cmd = std::process::Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .current_dir(&spec.sandbox)
-        .stdin(Stdio::null())
-        .stdout(open_log(spec, "stdout")?)
-        .stderr(open_log(spec, "stderr")?)
-        .process_group(0);
+/// The command that starts the container: the program itself, or the namespace gate
+/// around it (which switches users inside the namespace, as unshare must run as root).
+fn build(spec: &ProcessSpec, wrap: Option<&Wrap>) -> Result<std::process::Command, ContainerError> {
+    let mut ids = None;
+    let mut user_env = Vec::new();
     if let Some(user) = spec.user.as_deref() {
         if nix::unistd::geteuid().is_root() {
             let u = nix::unistd::User::from_name(user)
@@ -41,10 +57,33 @@ fn build(spec: &ProcessSpec) -> Result<std::process::Command, ContainerError> {
                 .ok_or_else(|| ContainerError::NoSuchUser(user.to_string()))?;
             if !u.uid.is_root() {
                 chown_sandbox(spec, u.uid, u.gid);
-                cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw());
-                cmd.env("USER", user).env("HOME", &u.dir);
+                ids = Some((u.uid.as_raw(), u.gid.as_raw()));
+                user_env = vec![
+                    ("USER".to_string(), user.to_string()),
+                    ("HOME".to_string(), u.dir.display().to_string()),
+                ];
             }
         }
+    }
+    let (program, args) = match wrap {
+        Some(w) => w.command_line(&spec.program, &spec.args, ids),
+        None => (spec.program.clone(), spec.args.clone()),
+    };
+    let mut cmd = std::process::Command::new(&program);
+    cmd.args(&args)
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(user_env)
+        .current_dir(&spec.sandbox)
+        .stdin(if wrap.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(open_log(spec, "stdout")?)
+        .stderr(open_log(spec, "stderr")?)
+        .process_group(0);
+    if let (Some((uid, gid)), None) = (ids, wrap) {
+        cmd.uid(uid).gid(gid);
     }
     Ok(cmd)
 }
@@ -65,7 +104,7 @@ fn chown_sandbox(spec: &ProcessSpec, uid: nix::unistd::Uid, gid: nix::unistd::Gi
 impl Containerizer for PosixContainerizer {
     fn launch(&self, spec: ProcessSpec) -> BoxFuture<'_, Result<Launched, ContainerError>> {
         async move {
-            let cmd = build(&spec)?;
+            let cmd = build(&spec, self.wrap.as_ref())?;
             let mut child = tokio::process::Command::from(cmd)
                 .kill_on_drop(false)
                 .spawn()
@@ -74,6 +113,7 @@ impl Containerizer for PosixContainerizer {
                     source,
                 })?;
             let pid = child.id().unwrap_or(0);
+            let gate = Gate(child.stdin.take());
             let (tx, rx) = tokio::sync::oneshot::channel();
             tokio::spawn(async move {
                 let status = match child.wait().await {
@@ -82,7 +122,11 @@ impl Containerizer for PosixContainerizer {
                 };
                 let _ = tx.send(status);
             });
-            Ok(Launched { pid, exit: rx })
+            Ok(Launched {
+                pid,
+                exit: rx,
+                gate,
+            })
         }
         .boxed()
     }
@@ -116,7 +160,7 @@ mod tests {
     #[tokio::test]
     async fn runs_in_sandbox_with_env_and_logs() {
         let dir = tempfile::tempdir().unwrap();
-        let c = PosixContainerizer;
+        let c = PosixContainerizer::new();
         let l = c
             .launch(spec(
                 dir.path(),
@@ -144,7 +188,7 @@ mod tests {
     #[tokio::test]
     async fn destroy_reaches_other_process_groups() {
         let dir = tempfile::tempdir().unwrap();
-        let c = PosixContainerizer;
+        let c = PosixContainerizer::new();
         // The grandchild starts its own process group with setsid-like behaviour via `sh -m`.
         let script = "(set -m; sleep 300 & echo $! > grandchild; wait) & wait";
         let l = c.launch(spec(dir.path(), script)).await.unwrap();
@@ -194,7 +238,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = spec(dir.path(), "true");
         s.program = "/nonexistent/program".into();
-        let err = PosixContainerizer.launch(s).await.unwrap_err();
+        let err = PosixContainerizer::new().launch(s).await.unwrap_err();
         assert!(err.to_string().contains("/nonexistent/program"), "{err}");
     }
 }

@@ -39,6 +39,9 @@ pub struct IsolationConfig {
     /// `posix/cpu`, `posix/mem`: no enforcement (usage comes from the process tree).
     pub posix_cpu: bool,
     pub posix_mem: bool,
+    /// `namespaces/pid`: each container in its own pid namespace, with its own `/proc`
+    /// (so a mount namespace too; see [`crate::namespaces`]).
+    pub pid_namespace: bool,
 }
 
 /// A name `--isolation` cannot take.
@@ -57,7 +60,7 @@ pub enum FlagError {
 }
 
 const SUPPORTED: &str = "cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all, posix/cpu, \
-                         posix/mem, filesystem/posix";
+                         posix/mem, filesystem/posix, namespaces/pid, volume/sandbox_path";
 
 /// Mesos isolators Strata knows by name but does not provide.
 const MESOS_ONLY: &[&str] = &[
@@ -82,7 +85,6 @@ const MESOS_ONLY: &[&str] = &[
     "linux/nnp",
     "linux/seccomp",
     "namespaces/ipc",
-    "namespaces/pid",
     "network/cni",
     "network/port_mapping",
     "network/ports",
@@ -91,7 +93,6 @@ const MESOS_ONLY: &[&str] = &[
     "volume/csi",
     "volume/host_path",
     "volume/image",
-    "volume/sandbox_path",
     "volume/secret",
     "windows/cpu",
     "windows/mem",
@@ -125,6 +126,9 @@ pub fn parse_isolation(value: &str) -> Result<IsolationConfig, FlagError> {
             }
             // Mesos always adds it; the sandbox is a plain directory either way.
             "filesystem/posix" => {}
+            "namespaces/pid" => config.pid_namespace = true,
+            // Always on: the executor links SANDBOX_PATH volumes into task sandboxes.
+            "volume/sandbox_path" => {}
             other if MESOS_ONLY.contains(&other) => {
                 return Err(FlagError::NotImplemented(other.to_string()))
             }
@@ -173,9 +177,12 @@ mod tests {
             Err(FlagError::Unknown("cgroups/memory".into())),
         );
         check(
-            "namespaces/pid",
-            Err(FlagError::NotImplemented("namespaces/pid".into())),
+            "cgroups/cpu,namespaces/ipc",
+            Err(FlagError::NotImplemented("namespaces/ipc".into())),
         );
+        let ns = parse_isolation("cgroups/cpu,namespaces/pid,volume/sandbox_path").unwrap();
+        assert!(ns.pid_namespace && ns.cgroups.cpu);
+        assert!(!parse_isolation("cgroups/cpu").unwrap().pid_namespace);
         assert!(parse_isolation("cgroups/all").unwrap().all);
         assert!(!parse_isolation("cgroups/cpu").unwrap().all);
     }
