@@ -1,7 +1,8 @@
 //! Agent recovery with real processes: for frameworks with `checkpoint: true`, an agent
 //! killed with -9 at different moments (task running, during launch, with an update in
 //! flight, during a kill) and restarted on the same port and work dir reconnects to its
-//! executors; tasks keep running and every update still reaches the framework.
+//! executors (also in pid namespaces); tasks keep running and every update still reaches
+//! the framework.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use strata_api::scheduler::Event;
@@ -14,7 +15,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_strata");
 /// A cluster whose master waits long for a disconnected agent, so a slow restart is still
 /// a re-registration (not unreachability).
 async fn cluster() -> Cluster {
-    Cluster::start_with(BIN.as_ref(), 1, &["--agent_reregister_timeout", "120"], &[]).await
+    cluster_with(&[]).await
+}
+
+async fn cluster_with(agent_flags: &[&str]) -> Cluster {
+    let master_flags = ["--agent_reregister_timeout", "120"];
+    Cluster::start_with(BIN.as_ref(), 1, &master_flags, agent_flags).await
 }
 
 async fn restart_agent(c: &mut Cluster, aid: &AgentId) {
@@ -47,7 +53,25 @@ async fn terminal_update(fw: &mut Fw, task: &str) -> strata_api::TaskStatus {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tasks_keep_running_across_an_agent_kill9() {
-    let mut c = cluster().await;
+    survive_kill9(&[]).await;
+}
+
+/// The same with each container in its own pid namespace (needs root; CI runs it).
+#[tokio::test(flavor = "multi_thread")]
+async fn tasks_in_pid_namespaces_keep_running_across_an_agent_kill9() {
+    if !strata_testkit::is_root() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run the pid namespace tests as root"
+        );
+        eprintln!("SKIPPED: pid namespaces need root");
+        return;
+    }
+    survive_kill9(&["--isolation", "cgroups/cpu,cgroups/mem,namespaces/pid"]).await;
+}
+
+async fn survive_kill9(agent_flags: &[&str]) {
+    let mut c = cluster_with(agent_flags).await;
     let aid = AgentId::new(c.wait_agent_registered(0).await);
     let mut fw = Fw::subscribe(&c.master.addr, framework_info("recover", 60.0, true, true)).await;
     let (cmd, marker) = sleeper();
