@@ -29,7 +29,9 @@
 //! Strata's own executor forks its task only after it has subscribed to the agent, so it
 //! cannot race. A custom executor may; the remedies are `clone3(CLONE_INTO_CGROUP)`
 //! (cgroups v2, Linux 5.7) or writing the pid from a `pre_exec` hook between fork and
-//! exec. Both need `unsafe` and are the agent's call to make.
+//! exec. Both need `unsafe` and are the agent's call to make. Containers in pid
+//! namespaces ([`crate::namespaces`]) close the race without `unsafe`: their first
+//! process waits at a gate the launcher opens only after `isolate`.
 
 mod fake;
 mod flags;
