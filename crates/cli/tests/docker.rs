@@ -1,15 +1,18 @@
 //! DOCKER tasks with a real Docker daemon (`.ci/docker-setup.sh` imports the image
 //! `strata-test/busybox:latest` and serves it from a local registry on 127.0.0.1:5000):
 //! output in the sandbox, exit statuses, bridge networking with a port mapping, kill and
-//! removal, memory limits, force pulls and pull failures, agent restarts, and containers
-//! of dead executors removed by the agent. Skipped with a reason when Docker or the
-//! image is missing; under CI=true they must run.
+//! removal, memory limits and OOM kills, force pulls and pull failures, agent restarts,
+//! containers of dead executors removed by the agent, and health checks and checks that
+//! run inside the container (COMMAND) or reach its address (HTTP, TCP). Skipped with a
+//! reason when Docker or the image is missing; under CI=true they must run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{json, Value};
 use std::process::Command;
 use strata_api::scheduler::Event;
-use strata_api::{AgentId, ContainerInfo, FrameworkId, Reason, TaskInfo, TaskState, TaskStatus};
+use strata_api::{
+    AgentId, CheckType, ContainerInfo, FrameworkId, Reason, TaskInfo, TaskState, TaskStatus,
+};
 use strata_resources::{Resources, WireFormat};
 use strata_testkit::framework::*;
 use strata_testkit::{wait_until, Cluster};
@@ -430,4 +433,222 @@ async fn the_container_of_an_executor_killed_by_signal_is_removed() {
         (!docker(&["inspect", &name]).0).then_some(())
     })
     .await;
+}
+
+/// A task that needs 200 MB at once: dd fills a 200 MB buffer in one read. (A pipe into
+/// `tail` grows slowly and can thrash near the limit for minutes before the OOM kill.)
+const HOG: &str = "dd if=/dev/zero of=/dev/null bs=200M count=1";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_over_its_memory_is_oom_killed_and_reported() {
+    if !docker_ready() {
+        return;
+    }
+    let c = Cluster::start(BIN.as_ref(), 1).await;
+    let (mut fw, _guard) = framework(&c, "docker-oom", false).await;
+    let info = json!({"image": IMAGE});
+    launch_with(&mut fw, "hog", HOG, info, |t| {
+        t.resources = resources("cpus:0.1;mem:32")
+    })
+    .await;
+    let s = terminal(&mut fw, "hog").await;
+    assert_eq!(
+        (s.state, s.reason),
+        (TaskState::Failed, Some(Reason::ContainerLimitationMemory)),
+        "{s:#?}"
+    );
+    let message = s.message.unwrap_or_default();
+    assert!(
+        message.starts_with("Memory limit exceeded: Requested: 32MB"),
+        "{message}"
+    );
+    assert!(containers_of(&fw.id(), "hog").is_empty(), "removed");
+}
+
+/// Every update of `task` up to and including the first one that `last` accepts.
+async fn updates_until(
+    fw: &mut Fw,
+    task: &str,
+    what: &str,
+    mut last: impl FnMut(&TaskStatus) -> bool,
+) -> Vec<TaskStatus> {
+    let mut seen = Vec::new();
+    fw.expect(what, |e| match e {
+        Event::Update(u) if u.status.task_id.as_str() == task => {
+            seen.push(u.status.clone());
+            last(&u.status).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_health_check_runs_inside_the_container_with_its_environment() {
+    if !docker_ready() {
+        return;
+    }
+    let c = Cluster::start(BIN.as_ref(), 1).await;
+    let (mut fw, _guard) = framework(&c, "docker-health-command", false).await;
+    // A file only the container has: the check cannot pass on the host.
+    let marker = format!("/tmp/healthy-{}", std::process::id());
+    let cmd = format!("touch {marker} && exec sleep 600");
+    let health = json!({"type": "COMMAND",
+        "command": {"value": format!("test -f {marker} && test \"$GREETING\" = hello")},
+        "delay_seconds": 0, "interval_seconds": 0.2, "grace_period_seconds": 60,
+        "consecutive_failures": 3});
+    launch_with(&mut fw, "probed", &cmd, json!({"image": IMAGE}), |t| {
+        let env = json!({"variables": [{"name": "GREETING", "value": "hello"}]});
+        t.command.as_mut().unwrap().environment = Some(serde_json::from_value(env).unwrap());
+        t.health_check = Some(serde_json::from_value(health).unwrap());
+    })
+    .await;
+    let healthy = |s: &TaskStatus| s.healthy.is_some() || s.state.is_terminal();
+    let updates = updates_until(&mut fw, "probed", "probed to be healthy", healthy).await;
+    let last = updates.last().unwrap();
+    assert_eq!(
+        (last.state, last.reason, last.healthy),
+        (
+            TaskState::Running,
+            Some(Reason::TaskHealthCheckStatusUpdated),
+            Some(true)
+        ),
+        "{updates:#?}"
+    );
+    fw.kill("probed").await;
+    let killed = fw.state("probed", TaskState::Killed).await;
+    assert_eq!(
+        killed.healthy, None,
+        "killed by the framework, not for health"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_and_tcp_probes_reach_a_bridge_container_at_its_own_address() {
+    if !docker_ready() {
+        return;
+    }
+    let c = Cluster::start(BIN.as_ref(), 1).await;
+    let (mut fw, _guard) = framework(&c, "docker-health-http", false).await;
+    // Port 8080 of the container is not published: only its own address reaches it.
+    let cmd = "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www";
+    let health = json!({"type": "HTTP", "http": {"port": 8080, "path": "/index.html"},
+        "delay_seconds": 0, "interval_seconds": 0.2, "grace_period_seconds": 60,
+        "consecutive_failures": 3});
+    let check = json!({"type": "TCP", "tcp": {"port": 8080},
+        "delay_seconds": 0, "interval_seconds": 0.2, "timeout_seconds": 5});
+    let info = json!({"image": IMAGE, "network": "BRIDGE"});
+    launch_with(&mut fw, "web", cmd, info, |t| {
+        t.health_check = Some(serde_json::from_value(health).unwrap());
+        t.check = Some(serde_json::from_value(check).unwrap());
+    })
+    .await;
+    let connected = |s: &TaskStatus| s.check_status.as_ref().and_then(|c| c.tcp?.succeeded);
+    let (mut healthy, mut reachable) = (false, false);
+    let updates = updates_until(&mut fw, "web", "web to be healthy and reachable", |s| {
+        healthy |= s.healthy == Some(true);
+        reachable |= connected(s) == Some(true);
+        (healthy && reachable) || s.state.is_terminal()
+    })
+    .await;
+    assert!(healthy && reachable, "{updates:#?}");
+    assert!(
+        updates.iter().all(|s| s.healthy != Some(false)),
+        "failures in the grace period are not reported: {updates:#?}"
+    );
+    let check_types = updates.iter().filter_map(|s| s.check_status.as_ref()?.kind);
+    assert!(check_types.into_iter().all(|k| k == CheckType::Tcp));
+    fw.kill("web").await;
+    assert_eq!(terminal(&mut fw, "web").await.state, TaskState::Killed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_command_health_check_in_the_container_kills_the_task_as_unhealthy() {
+    if !docker_ready() {
+        return;
+    }
+    let c = Cluster::start(BIN.as_ref(), 1).await;
+    let (mut fw, _guard) = framework(&c, "docker-health-failing", false).await;
+    // The cluster's directory exists on the host only: run there, the check would pass.
+    let health = json!({"type": "COMMAND",
+        "command": {"value": format!("test -d '{}'", c.dir.path().display())},
+        "delay_seconds": 0, "interval_seconds": 0.2, "grace_period_seconds": 0,
+        "consecutive_failures": 2});
+    launch_with(&mut fw, "sick", "sleep 600", json!({"image": IMAGE}), |t| {
+        t.health_check = Some(serde_json::from_value(health).unwrap());
+    })
+    .await;
+    let updates = updates_until(&mut fw, "sick", "sick to end", |s| s.state.is_terminal()).await;
+    let summary: Vec<_> = updates
+        .iter()
+        .map(|s| (s.state, s.reason, s.healthy))
+        .collect();
+    let health = Some(Reason::TaskHealthCheckStatusUpdated);
+    // As for process tasks: every failure is reported; the second in a row kills.
+    assert_eq!(
+        summary,
+        [
+            (TaskState::Starting, None, None),
+            (TaskState::Running, None, None),
+            (TaskState::Running, health, Some(false)),
+            (TaskState::Running, health, Some(false)),
+            (TaskState::Killed, None, Some(false)),
+        ],
+        "{updates:#?}"
+    );
+    assert!(containers_of(&fw.id(), "sick").is_empty(), "removed");
+}
+
+/// Host pids of the processes of container `name` whose command line contains `needle`.
+fn pids_in(name: &str, needle: &str) -> Vec<String> {
+    let (ok, top) = docker(&["top", name]);
+    assert!(ok, "docker top {name}");
+    // UID PID PPID C STIME TTY TIME CMD
+    let matching = top.lines().filter(|l| l.contains(needle));
+    matching
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timed_out_probe_in_the_container_is_killed() {
+    if !docker_ready() {
+        return;
+    }
+    let c = Cluster::start(BIN.as_ref(), 1).await;
+    let (mut fw, _guard) = framework(&c, "docker-probe-timeout", false).await;
+    let check = json!({"type": "COMMAND", "command": {"command": {"value": "exec sleep 300"}},
+        "delay_seconds": 0, "interval_seconds": 0.5, "timeout_seconds": 0.3});
+    launch_with(
+        &mut fw,
+        "slow",
+        "exec sleep 600",
+        json!({"image": IMAGE}),
+        |t| {
+            t.check = Some(serde_json::from_value(check).unwrap());
+        },
+    )
+    .await;
+    fw.state("slow", TaskState::Running).await;
+    let name = running_container(&fw.id(), "slow").await;
+    let mut seen: Vec<String> = Vec::new();
+    let running = wait_until(LONG, "three probes in the container", async || {
+        let running = pids_in(&name, "sleep 300");
+        for pid in &running {
+            if !seen.contains(pid) {
+                seen.push(pid.clone());
+            }
+        }
+        (seen.len() >= 3).then_some(running)
+    })
+    .await;
+    // `sleep 300` never ends by itself: the earlier probes are gone because their
+    // timeouts killed them; only the one in flight is left.
+    assert!(
+        !running.contains(&seen[0]) && running.len() <= 1,
+        "probes seen {seen:?}, still running {running:?}"
+    );
+    fw.kill("slow").await;
+    assert_eq!(terminal(&mut fw, "slow").await.state, TaskState::Killed);
 }

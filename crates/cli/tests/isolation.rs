@@ -46,8 +46,9 @@ async fn terminal(fw: &mut Fw, task: &str) -> TaskStatus {
     .await
 }
 
-/// A task that needs ~200 MB (tail keeps the whole newline-free input in memory).
-const HOG: &str = "head -c 200000000 /dev/zero | tail > /dev/null";
+/// A task that needs ~200 MB at once (dd's block buffer), so an OOM kill comes quickly
+/// even under a small CPU quota.
+const HOG: &str = "dd if=/dev/zero of=/dev/null bs=200M count=1";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_task_over_its_memory_is_oom_killed_and_reported() {

@@ -1,9 +1,12 @@
 //! Running health checks and checks for real: a command in the task's sandbox and
 //! environment (own process group, output to the executor's stderr, as Mesos sends it),
-//! an HTTP GET (redirects followed and certificates not verified, like Mesos' `curl -L
-//! -k`) and a TCP connect. Timeouts are the core's business: it asks for a cancel.
+//! a command inside a DOCKER task's container (Docker's exec API, `docker::exec`), an
+//! HTTP GET (redirects followed and certificates not verified, like Mesos' `curl -L -k`)
+//! and a TCP connect. Timeouts are the core's business: it asks for a cancel.
 
 use crate::core::{Probe, ProbeKind, ProbeOutcome, ProbeRequest};
+use crate::docker::engine::Engine;
+use crate::docker::exec;
 use crate::process::{self, LaunchError, LaunchSpec, Output};
 use crate::termination::Termination;
 use std::collections::HashMap;
@@ -11,8 +14,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use strata_api::{CommandInfo, TaskId};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch, OnceCell};
 use tokio::task::JoinHandle;
 
 /// Where and as whom a task's command probes run: the task's working directory,
@@ -135,9 +139,21 @@ pub struct ProbeDone {
 
 struct Running {
     seq: u64,
-    /// The process group of a command probe.
-    pgid: Option<u32>,
+    abandon: Abandon,
     handle: JoinHandle<()>,
+}
+
+/// How to abandon a running probe.
+enum Abandon {
+    /// Kill a command probe's process group; its waiter still reaps it and reports.
+    Group(u32),
+    /// Stop waiting for it.
+    Drop,
+    /// Stop waiting and kill the exec's process (its id once the exec exists).
+    Exec {
+        docker: Arc<OnceCell<Engine>>,
+        id: watch::Receiver<Option<String>>,
+    },
 }
 
 type Pending = Pin<Box<dyn Future<Output = ProbeOutcome> + Send>>;
@@ -148,6 +164,8 @@ pub struct ProbeRunner {
     contexts: HashMap<TaskId, ProbeContext>,
     running: HashMap<(TaskId, ProbeKind), Running>,
     http: Option<reqwest::Client>,
+    /// The Docker daemon, connected on the first probe inside a container.
+    docker: Arc<OnceCell<Engine>>,
     tx: mpsc::Sender<ProbeDone>,
 }
 
@@ -157,6 +175,7 @@ impl ProbeRunner {
             contexts: HashMap::new(),
             running: HashMap::new(),
             http: None,
+            docker: Arc::new(OnceCell::new()),
             tx,
         }
     }
@@ -174,7 +193,7 @@ impl ProbeRunner {
             seq,
             probe,
         } = request;
-        let (pgid, pending) = self.prepare(&task_id, probe);
+        let (abandon, pending) = self.prepare(&task_id, probe);
         let tx = self.tx.clone();
         let id = task_id.clone();
         let handle = tokio::spawn(async move {
@@ -187,35 +206,66 @@ impl ProbeRunner {
             };
             let _ = tx.send(done).await;
         });
-        let running = Running { seq, pgid, handle };
+        let running = Running {
+            seq,
+            abandon,
+            handle,
+        };
         if let Some(old) = self.running.insert((task_id, kind), running) {
             old.stop();
         }
     }
 
-    fn prepare(&mut self, task_id: &TaskId, probe: Probe) -> (Option<u32>, Pending) {
+    fn prepare(&mut self, task_id: &TaskId, probe: Probe) -> (Abandon, Pending) {
         let failed = |message: String| -> Pending {
             Box::pin(std::future::ready(ProbeOutcome::Error(message)))
         };
         match probe {
             Probe::Command(command) => {
                 let Some(ctx) = self.contexts.get(task_id) else {
-                    return (
-                        None,
-                        failed(format!("task {task_id} has no process to check")),
-                    );
+                    let message = format!("task {task_id} has no process to check");
+                    return (Abandon::Drop, failed(message));
                 };
                 match CommandProbe::spawn(&command, ctx) {
-                    Ok(probe) => (Some(probe.pgid()), Box::pin(probe.wait())),
-                    Err(e) => (None, failed(format!("cannot start the probe command: {e}"))),
+                    Ok(probe) => (Abandon::Group(probe.pgid()), Box::pin(probe.wait())),
+                    Err(e) => {
+                        let message = format!("cannot start the probe command: {e}");
+                        (Abandon::Drop, failed(message))
+                    }
                 }
             }
+            Probe::Exec { container, command } => self.exec(container, command),
             Probe::Http { url } => match self.client() {
-                Ok(client) => (None, Box::pin(async move { http_get(&client, &url).await })),
-                Err(e) => (None, failed(format!("cannot create an HTTP client: {e}"))),
+                Ok(client) => {
+                    let get = async move { http_get(&client, &url).await };
+                    (Abandon::Drop, Box::pin(get))
+                }
+                Err(e) => {
+                    let message = format!("cannot create an HTTP client: {e}");
+                    (Abandon::Drop, failed(message))
+                }
             },
-            Probe::Tcp { addr } => (None, Box::pin(tcp_connect(addr))),
+            Probe::Tcp { addr } => (Abandon::Drop, Box::pin(tcp_connect(addr))),
         }
+    }
+
+    /// A command inside a container.
+    fn exec(&self, container: String, command: CommandInfo) -> (Abandon, Pending) {
+        let (id_tx, id_rx) = watch::channel(None);
+        let docker = self.docker.clone();
+        let pending = async move {
+            match docker.get_or_try_init(Engine::connect).await {
+                Ok(engine) => exec::run(engine, &container, &command, id_tx).await,
+                Err(e) => ProbeOutcome::Error(format!(
+                    "cannot run the probe in container '{container}': {e}"
+                )),
+            }
+        };
+        let abandon = Abandon::Exec {
+            docker: self.docker.clone(),
+            id: id_rx,
+        };
+        (abandon, Box::pin(pending))
     }
 
     fn client(&mut self) -> Result<reqwest::Client, reqwest::Error> {
@@ -228,7 +278,8 @@ impl ProbeRunner {
     }
 
     /// Abandons probe `seq`: a command's process group is killed (its waiter still reaps
-    /// it and reports, and the core ignores that answer); other probes are dropped.
+    /// it and reports, and the core ignores that answer); an exec's process is killed and
+    /// its answer dropped, as are other probes.
     pub fn cancel(&mut self, task_id: &TaskId, kind: ProbeKind, seq: u64) {
         let key = (task_id.clone(), kind);
         if self.running.get(&key).is_some_and(|r| r.seq == seq) {
@@ -254,13 +305,20 @@ impl ProbeRunner {
 
 impl Running {
     fn stop(self) {
-        match self.pgid {
-            Some(pgid) => {
+        match self.abandon {
+            Abandon::Group(pgid) => {
                 if let Err(e) = kill_command(pgid) {
                     tracing::warn!(pgid, error = %e, "Cannot kill a probe command's process group");
                 }
             }
-            None => self.handle.abort(),
+            Abandon::Drop => self.handle.abort(),
+            Abandon::Exec { docker, id } => {
+                self.handle.abort();
+                let id = id.borrow().clone();
+                if let (Some(engine), Some(id)) = (docker.get().cloned(), id) {
+                    tokio::spawn(async move { exec::kill(&engine, &id).await });
+                }
+            }
         }
     }
 }

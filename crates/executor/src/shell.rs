@@ -4,7 +4,9 @@
 
 use crate::agent::{spawn_poster, spawn_stream, FromAgent};
 use crate::config::Config;
-use crate::core::{Core, CoreConfig, DockerSettings, Effect, Input, KillSignal, Now, SpawnRequest};
+use crate::core::{
+    Core, CoreConfig, DockerSettings, Effect, Input, KillSignal, Now, SpawnRequest, Started,
+};
 use crate::docker::engine::{DockerReport, DockerTasks};
 use crate::probe::{ProbeContext, ProbeDone, ProbeRunner};
 use crate::process::{self, LaunchError, LaunchSpec, Output};
@@ -191,6 +193,7 @@ impl Shell {
         Input::Exited {
             task_id,
             termination,
+            oom: None,
         }
     }
 
@@ -206,11 +209,13 @@ impl Shell {
             DockerReport::Exited {
                 task_id,
                 termination,
+                oom,
             } => {
                 self.docker.finished(&task_id);
                 Input::Exited {
                     task_id,
                     termination,
+                    oom,
                 }
             }
         }
@@ -235,7 +240,9 @@ impl Shell {
                     return None;
                 }
                 let task_id = request.task.task_id.clone();
-                let result = self.launch(&request).map_err(|e| e.to_string());
+                let result = (self.launch(&request))
+                    .map(|()| Started::default())
+                    .map_err(|e| e.to_string());
                 self.inputs.push_back(Input::Spawned { task_id, result });
             }
             Effect::Signal { task_id, signal } => self.signal(&task_id, signal),

@@ -1,6 +1,7 @@
 //! How a task process ended, and the exact text Mesos writes for it (`WSTRINGIFY` in
 //! `common/status_utils.hpp`, prefixed with "Command "): "Command exited with status N" or
-//! "Command terminated with signal <strsignal text>".
+//! "Command terminated with signal <strsignal text>". Also a Docker container's OOM kill
+//! (`OomKill`) and the agent's wording for it ("Memory limit exceeded: …").
 
 use nix::sys::signal::Signal;
 
@@ -49,6 +50,48 @@ impl Termination {
             }
         }
     }
+}
+
+/// The kernel's OOM killer killed a process of the task's Docker container (Docker's
+/// `State.OOMKilled`), seen when the container ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OomKill {
+    /// The container's memory limit (`HostConfig.Memory`), when it had one.
+    pub memory_limit_bytes: Option<u64>,
+}
+
+impl OomKill {
+    /// The status message, worded like the agent's memory limitation of process tasks
+    /// ("Memory limit exceeded: Requested: 32MB"), then how the container's command ended.
+    pub fn message(self, termination: Termination) -> String {
+        let requested = self
+            .memory_limit_bytes
+            .map(|limit| format!(": Requested: {}", format_bytes(limit)))
+            .unwrap_or_default();
+        format!(
+            "Memory limit exceeded{requested} (the kernel's OOM killer ended a process of the \
+             container; {})",
+            termination.message()
+        )
+    }
+}
+
+/// Bytes the way Mesos' stout prints them: the largest unit with no loss ("32MB").
+fn format_bytes(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (1 << 40, "TB"),
+        (1 << 30, "GB"),
+        (1 << 20, "MB"),
+        (1 << 10, "KB"),
+    ];
+    if bytes == 0 {
+        return "0B".into();
+    }
+    UNITS
+        .iter()
+        .find(|(size, _)| bytes.is_multiple_of(*size))
+        .map(|(size, unit)| format!("{}{unit}", bytes / size))
+        .unwrap_or_else(|| format!("{bytes}B"))
 }
 
 /// glibc's `strsignal()` text for `signal` ("Killed", "Terminated"…); the `SIG` name for
@@ -139,6 +182,28 @@ mod tests {
             },
             "Command terminated with signal Unknown signal 1000",
         );
+    }
+
+    #[test]
+    fn oom_kills_read_like_the_agents_memory_limitation() {
+        let killed = Termination::Signaled {
+            signal: 9,
+            core_dumped: false,
+        };
+        let cases = [
+            (Some(32 << 20), "Memory limit exceeded: Requested: 32MB (the kernel's OOM killer ended a process of the container; Command terminated with signal Killed)"),
+            (Some((3 << 30) + (1 << 20)), "Memory limit exceeded: Requested: 3073MB (the kernel's OOM killer ended a process of the container; Command terminated with signal Killed)"),
+            (Some(1000), "Memory limit exceeded: Requested: 1000B (the kernel's OOM killer ended a process of the container; Command terminated with signal Killed)"),
+            (None, "Memory limit exceeded (the kernel's OOM killer ended a process of the container; Command terminated with signal Killed)"),
+        ];
+        for (limit, expected) in cases {
+            let oom = OomKill {
+                memory_limit_bytes: limit,
+            };
+            assert_eq!(oom.message(killed), expected, "{limit:?}");
+        }
+        assert_eq!(format_bytes(0), "0B");
+        assert_eq!(format_bytes(2 << 40), "2TB");
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! The core's side of health checks and checks: probers start when a task's process runs
-//! and stop when a kill starts or the process ends (Mesos pauses its checkers then, so no
-//! TASK_RUNNING follows a kill); results become TASK_RUNNING updates copied from the last
-//! one (`healthy` with REASON_TASK_HEALTH_CHECK_STATUS_UPDATED, `check_status` with
+//! The core's side of health checks and checks: probers start when a task's process (or
+//! container) runs, aimed at it (`Task::probe_target`), and stop when a kill starts or the
+//! process ends (Mesos pauses its checkers then, so no TASK_RUNNING follows a kill);
+//! results become TASK_RUNNING updates copied from the last one (`healthy` with
+//! REASON_TASK_HEALTH_CHECK_STATUS_UPDATED, `check_status` with
 //! REASON_TASK_CHECK_STATUS_UPDATED); enough health failures kill the task.
 
 use super::probe::{HealthVerdict, Judge, Poll, ProbeKind, ProbeOutcome, Prober};
@@ -10,24 +11,22 @@ use std::time::Duration;
 use strata_api::{CheckStatusInfo, Reason, TaskId, TaskStatus};
 
 impl Core {
-    /// The task's process runs: set up its health check and check, timed from now. An
-    /// invalid one is logged and skipped; the task runs without it, as in Mesos.
+    /// The task's process or container runs: set up its health check and check against
+    /// it, timed from now. An invalid one (or one that cannot reach the container) is
+    /// logged and skipped; the task runs without it, as in Mesos.
     pub(super) fn start_probers(&mut self, task_id: &TaskId) {
         let now = self.now.mono;
         let Some(task) = self.tasks.get_mut(task_id) else {
             return;
         };
-        let health = task
-            .info
-            .health_check
-            .as_ref()
-            .map(|h| Prober::health(h, now));
-        let check = task.info.check.as_ref().map(|c| Prober::check(c, now));
+        let target = task.probe_target();
+        let health = (task.info.health_check.as_ref()).map(|h| Prober::health(h, now, &target));
+        let check = (task.info.check.as_ref()).map(|c| Prober::check(c, now, &target));
         for (what, prober) in [("health check", health), ("check", check)] {
             match prober {
                 Some(Ok(prober)) => task.probers.push(prober),
                 Some(Err(error)) => {
-                    tracing::error!(%task_id, %error, "Not running the task's {what}: it is invalid")
+                    tracing::error!(%task_id, %error, "Not running the task's {what}")
                 }
                 None => {}
             }

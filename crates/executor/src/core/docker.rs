@@ -1,9 +1,11 @@
 //! DOCKER tasks in the core: whether Docker may run them and, if so, the container they
-//! run in. The core decides it from the TaskInfo, the executor's ids and its sandbox
-//! (`crate::docker::plan`); the shell only carries out the `Spawn` that carries it.
+//! run in (remembered for the task's probes). The core decides it from the TaskInfo, the
+//! executor's ids and its sandbox (`crate::docker::plan`); the shell only carries out the
+//! `Spawn` that carries it.
 
-use super::task::{Phase, Task};
+use super::task::{Phase, Task, TaskContainer};
 use super::Core;
+use crate::docker::spec::HOST_NETWORK;
 use crate::docker::{plan, DockerContext};
 use std::path::PathBuf;
 use strata_api::{Reason, TaskInfo, TaskState};
@@ -52,9 +54,7 @@ impl Core {
             };
             plan(&info, &ctx)
         });
-        let mut task = Task::new(info, None);
-        task.docker = true;
-        self.tasks.insert(task_id.clone(), task);
+        self.tasks.insert(task_id.clone(), Task::new(info, None));
         let failure = match planned {
             None => {
                 tracing::warn!(%task_id, "Rejecting a DOCKER task: Docker is not enabled");
@@ -65,6 +65,13 @@ impl Core {
             }
             Some(Ok(run)) => {
                 tracing::info!(%task_id, container = %run.name, image = %run.image, "Launching task in a Docker container");
+                if let Some(task) = self.tasks.get_mut(&task_id) {
+                    task.container = Some(TaskContainer {
+                        name: run.name.clone(),
+                        host_network: run.network == HOST_NETWORK,
+                        ips: Vec::new(),
+                    });
+                }
                 self.send_update(&task_id, TaskState::Starting, None, None);
                 return self.request_spawn(&task_id, false, Some(Box::new(run)));
             }

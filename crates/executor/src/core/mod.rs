@@ -8,19 +8,22 @@ mod checking;
 mod docker;
 mod link;
 pub mod probe;
+mod spawn;
+mod target;
 mod task;
 #[cfg(test)]
 mod tests;
 mod updates;
 
 pub use docker::{DockerSettings, DOCKER_DISABLED_MESSAGE};
-pub use probe::{Probe, ProbeKind, ProbeOutcome};
-pub use task::{kill_grace, terminal_state, KillCause, Phase, DEFAULT_KILL_GRACE};
+pub use probe::{Probe, ProbeKind, ProbeNetwork, ProbeOutcome, ProbeTarget};
+pub use task::{kill_grace, terminal_state, terminal_update, KillCause, Phase, DEFAULT_KILL_GRACE};
 pub use updates::{decode_uuid, encode_uuid, Uuid};
 
-use crate::termination::Termination;
+use crate::termination::{OomKill, Termination};
 use link::Link;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 use strata_api::executor::{Event, Subscribe, UnacknowledgedUpdate};
 use strata_api::{
@@ -72,12 +75,14 @@ pub enum Input {
     /// Docker container once it started (the image may need a pull first).
     Spawned {
         task_id: TaskId,
-        result: Result<(), String>,
+        result: Result<Started, String>,
     },
-    /// A task's process ended.
+    /// A task's process or container ended; `oom` when the kernel OOM-killed in its
+    /// Docker container.
     Exited {
         task_id: TaskId,
         termination: Termination,
+        oom: Option<OomKill>,
     },
     /// A probe asked for by `Effect::Probe` ended.
     ProbeDone {
@@ -88,6 +93,14 @@ pub enum Input {
     },
     /// Time passed (a deadline from `next_deadline` may have arrived).
     Tick,
+}
+
+/// What the shell learned when a task's process or container started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Started {
+    /// A Docker container's addresses on its BRIDGE or USER network, where its HTTP and
+    /// TCP probes connect.
+    pub container_ips: Vec<IpAddr>,
 }
 
 /// A signal for a task's whole process group.
@@ -133,7 +146,8 @@ pub enum Effect {
     /// Run a probe; answer with `Input::ProbeDone`.
     Probe(Box<ProbeRequest>),
     /// Abandon a running probe (it timed out, or its task is being killed or ended):
-    /// kill a command probe's process group; its answer, if any, is ignored.
+    /// kill a command probe's process group (or a container exec's process); its
+    /// answer, if any, is ignored.
     CancelProbe {
         task_id: TaskId,
         kind: ProbeKind,
@@ -230,7 +244,8 @@ impl Core {
             Input::Exited {
                 task_id,
                 termination,
-            } => self.on_exited(&task_id, termination),
+                oom,
+            } => self.on_exited(&task_id, termination, oom),
             Input::ProbeDone {
                 task_id,
                 kind,
@@ -432,77 +447,6 @@ impl Core {
             docker,
         };
         self.out.push(Effect::Spawn(Box::new(request)));
-    }
-
-    fn on_spawned(&mut self, task_id: &TaskId, result: Result<(), String>) {
-        let now = self.now.mono;
-        let Some(task) = self
-            .tasks
-            .get_mut(task_id)
-            .filter(|t| t.phase == Phase::Launching)
-        else {
-            return tracing::warn!(%task_id, "Spawn result for a task that is not launching");
-        };
-        match result {
-            Ok(()) => {
-                task.phase = Phase::Running;
-                task.completion_deadline = task
-                    .info
-                    .max_completion_time
-                    .map(|d| now.saturating_add(d.to_std()));
-                // A kill that arrived before the process existed is delivered now.
-                let pending_kill = task.kill;
-                self.send_update(task_id, TaskState::Running, None, None);
-                if pending_kill.is_none() {
-                    self.start_probers(task_id);
-                }
-                if let Some(kill) = pending_kill {
-                    self.out.push(Effect::Signal {
-                        task_id: task_id.clone(),
-                        signal: KillSignal::Term,
-                    });
-                    if kill.escalate_at.is_none() {
-                        self.out.push(Effect::Signal {
-                            task_id: task_id.clone(),
-                            signal: KillSignal::Kill,
-                        });
-                    }
-                }
-            }
-            Err(error) => {
-                task.phase = Phase::Done;
-                let (message, reason) = match task.docker {
-                    true => (
-                        format!("Failed to launch container: {error}"),
-                        Reason::ContainerLaunchFailed,
-                    ),
-                    false => (
-                        format!("Failed to launch command: {error}"),
-                        Reason::CommandExecutorFailed,
-                    ),
-                };
-                self.send_update(task_id, TaskState::Failed, Some(message), Some(reason));
-                self.kill_group_of(task_id);
-            }
-        }
-    }
-
-    fn on_exited(&mut self, task_id: &TaskId, termination: Termination) {
-        let Some(task) = self
-            .tasks
-            .get_mut(task_id)
-            .filter(|t| t.phase != Phase::Done)
-        else {
-            return tracing::warn!(%task_id, "Exit of a task that is not running");
-        };
-        task.phase = Phase::Done;
-        let (state, reason) = terminal_state(task.kill.map(|k| k.cause), termination);
-        self.stop_probers(task_id);
-        tracing::info!(%task_id, state = %state, message = %termination.message(), "Task process ended");
-        self.send_update(task_id, state, Some(termination.message()), reason);
-        if matches!(state, TaskState::Failed | TaskState::Killed) {
-            self.kill_group_of(task_id);
-        }
     }
 
     /// Default executor: one task of a group failed or was killed, so kill the rest.

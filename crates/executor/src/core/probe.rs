@@ -9,8 +9,10 @@
 //! *every* failure (ignoring failures inside the grace period until the first success);
 //! `consecutive_failures` failures in a row kill the task. A check reports its result
 //! (an empty result of its type after an error) only when it differs from the last one.
+//! Where a probe goes is `ProbeTarget`'s business (`target`).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+pub use super::target::{ProbeNetwork, ProbeTarget};
+use std::net::SocketAddr;
 use std::time::Duration;
 use strata_api::checks::{CheckError, NetworkProtocol};
 use strata_api::{CheckInfo, CheckStatusInfo, CheckType, CommandInfo, HealthCheck};
@@ -29,6 +31,12 @@ pub enum ProbeKind {
 pub enum Probe {
     /// Run this command in the task's sandbox and environment; report its exit code.
     Command(CommandInfo),
+    /// Run this command inside the Docker container `container` (its environment plus the
+    /// command's own variables); report its exit code.
+    Exec {
+        container: String,
+        command: CommandInfo,
+    },
     /// GET this URL (redirects followed, certificates not verified); report the status.
     Http { url: String },
     /// Connect to this address; report whether it was accepted.
@@ -81,6 +89,14 @@ pub enum ProbeConfigError {
     Invalid(#[from] CheckError),
     #[error("port {0} is not a TCP port (1-65535)")]
     Port(u32),
+    #[error(
+        "container '{container}' has no {family} address on its Docker network to probe; \
+         HTTP and TCP checks need HOST networking or a BRIDGE/USER network with {family}"
+    )]
+    NoAddress {
+        container: String,
+        family: &'static str,
+    },
 }
 
 /// When probes run.
@@ -311,8 +327,12 @@ pub struct Prober {
 }
 
 impl Prober {
-    /// A task's health check, started at `now`.
-    pub fn health(check: &HealthCheck, now: Duration) -> Result<Self, ProbeConfigError> {
+    /// A task's health check against `target`, started at `now`.
+    pub fn health(
+        check: &HealthCheck,
+        now: Duration,
+        target: &ProbeTarget,
+    ) -> Result<Self, ProbeConfigError> {
         check.validate()?;
         let probe = match check.kind {
             Some(CheckType::Http) => {
@@ -322,25 +342,20 @@ impl Prober {
                     "health check",
                 ))?;
                 let scheme = http.scheme.as_deref().unwrap_or("http");
-                let host = match http.protocol {
-                    NetworkProtocol::Ipv4 => "127.0.0.1",
-                    NetworkProtocol::Ipv6 => "[::1]",
-                };
                 let path = http.path.as_deref().unwrap_or("");
-                let port = port(http.port)?;
                 Probe::Http {
-                    url: format!("{scheme}://{host}:{port}{path}"),
+                    url: target.url(scheme, http.protocol, http.port, path)?,
                 }
             }
             Some(CheckType::Tcp) => {
                 let tcp =
                     (check.tcp.as_ref()).ok_or(missing("tcp", CheckType::Tcp, "health check"))?;
                 Probe::Tcp {
-                    addr: SocketAddr::new(loopback(tcp.protocol), port(tcp.port)?),
+                    addr: SocketAddr::new(target.ip(tcp.protocol)?, port(tcp.port)?),
                 }
             }
             // `validate` accepted it, so it is a COMMAND check.
-            _ => Probe::Command(check.command.clone().ok_or(missing(
+            _ => target.command(check.command.clone().ok_or(missing(
                 "command",
                 CheckType::Command,
                 "health check",
@@ -360,17 +375,22 @@ impl Prober {
         })
     }
 
-    /// A task's check, started at `now`.
-    pub fn check(check: &CheckInfo, now: Duration) -> Result<Self, ProbeConfigError> {
+    /// A task's check against `target`, started at `now`.
+    pub fn check(
+        check: &CheckInfo,
+        now: Duration,
+        target: &ProbeTarget,
+    ) -> Result<Self, ProbeConfigError> {
         check.validate()?;
+        let ipv4 = NetworkProtocol::Ipv4;
         let (kind, probe) = match (&check.command, &check.http, &check.tcp, check.kind) {
             (_, Some(http), _, Some(CheckType::Http)) => {
                 let path = http.path.as_deref().unwrap_or("");
-                let url = format!("http://127.0.0.1:{}{path}", port(http.port)?);
+                let url = target.url("http", ipv4, http.port, path)?;
                 (CheckType::Http, Probe::Http { url })
             }
             (_, _, Some(tcp), Some(CheckType::Tcp)) => {
-                let addr = SocketAddr::new(loopback(NetworkProtocol::Ipv4), port(tcp.port)?);
+                let addr = SocketAddr::new(target.ip(ipv4)?, port(tcp.port)?);
                 (CheckType::Tcp, Probe::Tcp { addr })
             }
             (command, ..) => {
@@ -378,7 +398,7 @@ impl Prober {
                     command
                         .as_ref()
                         .ok_or(missing("command", CheckType::Command, "check"))?;
-                (CheckType::Command, Probe::Command(command.command.clone()))
+                (CheckType::Command, target.command(command.command.clone()))
             }
         };
         let timing = Timing::from_secs(
@@ -399,14 +419,8 @@ fn missing(field: &'static str, kind: CheckType, what: &'static str) -> CheckErr
     CheckError::Missing { field, kind, what }
 }
 
-fn loopback(protocol: NetworkProtocol) -> IpAddr {
-    match protocol {
-        NetworkProtocol::Ipv4 => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        NetworkProtocol::Ipv6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
-    }
-}
-
-fn port(port: u32) -> Result<u16, ProbeConfigError> {
+/// A TCP port number, or why it is not one.
+pub(super) fn port(port: u32) -> Result<u16, ProbeConfigError> {
     u16::try_from(port)
         .ok()
         .filter(|p| *p != 0)
@@ -586,7 +600,7 @@ mod tests {
 
     fn probe_of(health: serde_json::Value) -> Result<Probe, String> {
         let check: HealthCheck = serde_json::from_value(health).unwrap();
-        Prober::health(&check, ms(0))
+        Prober::health(&check, ms(0), &ProbeTarget::default())
             .map(|p| p.probe)
             .map_err(|e| e.to_string())
     }
@@ -631,7 +645,7 @@ mod tests {
         let check: CheckInfo =
             serde_json::from_value(json!({"type": "HTTP", "http": {"port": 81, "path": "/r"}}))
                 .unwrap();
-        let prober = Prober::check(&check, ms(0)).unwrap();
+        let prober = Prober::check(&check, ms(0), &ProbeTarget::default()).unwrap();
         assert_eq!(
             prober.probe,
             Probe::Http {

@@ -1,9 +1,10 @@
 //! One task as the executor core sees it: its launch phase, kill progress, deadlines and
 //! probes, plus the pure rules for the terminal state and the kill grace period.
 
-use super::probe::Prober;
+use super::probe::{ProbeNetwork, ProbeTarget, Prober};
 use super::updates::Uuid;
-use crate::termination::Termination;
+use crate::termination::{OomKill, Termination};
+use std::net::IpAddr;
 use std::time::Duration;
 use strata_api::{KillPolicy, Reason, TaskInfo, TaskState, TaskStatus};
 
@@ -67,8 +68,18 @@ pub struct Task {
     /// A health check killed this task (or another task of its group): its terminal
     /// update says `healthy: false`.
     pub unhealthy: bool,
-    /// The task runs in a Docker container.
-    pub docker: bool,
+    /// The Docker container the task runs in, if it is a DOCKER task.
+    pub container: Option<TaskContainer>,
+}
+
+/// A DOCKER task's container, as its probes need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskContainer {
+    pub name: String,
+    /// The container shares the host's network (HTTP and TCP probes go to loopback).
+    pub host_network: bool,
+    /// Its addresses on its Docker network, learnt when it started.
+    pub ips: Vec<IpAddr>,
 }
 
 impl Task {
@@ -86,13 +97,27 @@ impl Task {
             probers: Vec::new(),
             last_status: None,
             unhealthy: false,
-            docker: false,
+            container: None,
         }
     }
 
     /// Whether the process may still be running (spawn requested and not reaped).
     pub fn is_live(&self) -> bool {
         self.phase != Phase::Done
+    }
+
+    /// Where the task's health check and check reach it.
+    pub fn probe_target(&self) -> ProbeTarget {
+        let Some(c) = &self.container else {
+            return ProbeTarget::default();
+        };
+        ProbeTarget {
+            container: Some(c.name.clone()),
+            network: match c.host_network {
+                true => ProbeNetwork::Loopback,
+                false => ProbeNetwork::Container(c.ips.clone()),
+            },
+        }
     }
 }
 
@@ -112,6 +137,27 @@ pub fn terminal_state(
     }
 }
 
+/// The terminal update of a task whose process or container ended: `terminal_state`,
+/// and Mesos' message for the termination. A container the kernel OOM-killed in is
+/// TASK_FAILED with REASON_CONTAINER_LIMITATION_MEMORY and "Memory limit exceeded…"
+/// wherever it would otherwise fail without a reason (a requested kill, a max completion
+/// time or a successful exit keep their outcome, as the agent only rewrites TASK_FAILED
+/// for its memory limitations).
+pub fn terminal_update(
+    kill: Option<KillCause>,
+    termination: Termination,
+    oom: Option<OomKill>,
+) -> (TaskState, Option<Reason>, String) {
+    match (terminal_state(kill, termination), oom) {
+        ((TaskState::Failed, None), Some(oom)) => (
+            TaskState::Failed,
+            Some(Reason::ContainerLimitationMemory),
+            oom.message(termination),
+        ),
+        ((state, reason), _) => (state, reason, termination.message()),
+    }
+}
+
 /// The kill grace period: the KILL event's policy, else the task's, else 3 s.
 pub fn kill_grace(event: Option<&KillPolicy>, task: Option<&KillPolicy>) -> Duration {
     event
@@ -119,4 +165,67 @@ pub fn kill_grace(event: Option<&KillPolicy>, task: Option<&KillPolicy>) -> Dura
         .or_else(|| task.and_then(|p| p.grace_period))
         .map(|d| d.to_std())
         .unwrap_or(DEFAULT_KILL_GRACE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Outcome = (TaskState, Option<Reason>, &'static str);
+
+    fn check(kill: Option<KillCause>, termination: Termination, oom: bool, expected: Outcome) {
+        let oom = oom.then_some(OomKill {
+            memory_limit_bytes: Some(32 << 20),
+        });
+        let (state, reason, message) = terminal_update(kill, termination, oom);
+        assert_eq!(
+            (state, reason, message.as_str()),
+            expected,
+            "{kill:?} {termination:?} oom={oom:?}"
+        );
+    }
+
+    #[test]
+    fn an_oom_kill_turns_a_failure_into_a_memory_limitation() {
+        let killed = Termination::Signaled {
+            signal: 9,
+            core_dumped: false,
+        };
+        let oom_message = "Memory limit exceeded: Requested: 32MB (the kernel's OOM killer ended a process of the container; Command terminated with signal Killed)";
+        let memory = Some(Reason::ContainerLimitationMemory);
+        let by_signal = "Command terminated with signal Killed";
+        check(None, killed, true, (TaskState::Failed, memory, oom_message));
+        check(None, killed, false, (TaskState::Failed, None, by_signal));
+        let exited_1 = "Memory limit exceeded: Requested: 32MB (the kernel's OOM killer ended a process of the container; Command exited with status 1)";
+        check(
+            None,
+            Termination::Exited(1),
+            true,
+            (TaskState::Failed, memory, exited_1),
+        );
+        // The task survived the OOM kill of one of its processes and succeeded.
+        let ok = "Command exited with status 0";
+        check(
+            None,
+            Termination::Exited(0),
+            true,
+            (TaskState::Finished, None, ok),
+        );
+        // A requested kill or a max completion time explains the end better.
+        let framework = Some(KillCause::Framework);
+        check(
+            framework,
+            killed,
+            true,
+            (TaskState::Killed, None, by_signal),
+        );
+        let expired = Some(KillCause::MaxCompletion);
+        let reason = Some(Reason::MaxCompletionTimeReached);
+        check(
+            expired,
+            killed,
+            true,
+            (TaskState::Failed, reason, by_signal),
+        );
+    }
 }

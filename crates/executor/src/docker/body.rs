@@ -1,12 +1,15 @@
 //! Pure conversions between a `DockerRun` and the Docker Engine API: the create request
-//! body, the image reference to pull, and a container's exit code as a `Termination`.
+//! body, the image reference to pull, a container's exit code as a `Termination`, and
+//! what its inspection says: its addresses (for probes) and whether it was OOM-killed.
 
 use super::spec::{DockerRun, CPU_CFS_PERIOD_US};
-use crate::termination::Termination;
+use crate::termination::{OomKill, Termination};
 use bollard::models::{
-    ContainerCreateBody, HostConfig, HostConfigLogConfig, PortBinding, ResourcesUlimits,
+    ContainerCreateBody, ContainerInspectResponse, HostConfig, HostConfigLogConfig, PortBinding,
+    ResourcesUlimits,
 };
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 
 /// The image with `:latest` added when it names no tag or digest (Mesos does the same so
 /// that a pull does not fetch every tag of the repository).
@@ -29,6 +32,45 @@ pub fn exit_termination(code: i64) -> Termination {
         },
         _ => Termination::Exited(i32::try_from(code).unwrap_or(-1)),
     }
+}
+
+/// A container's IPv4 and global IPv6 addresses on `network` (the one it was created
+/// on; any of its networks if Docker names it differently), IPv4 first. None on the
+/// host's network or network `none`.
+pub fn container_ips(inspect: &ContainerInspectResponse, network: &str) -> Vec<IpAddr> {
+    let Some(networks) = inspect
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+    else {
+        return Vec::new();
+    };
+    let mut endpoints: Vec<(&String, _)> = networks.iter().collect();
+    // The container's own network first, then the rest in a stable order.
+    endpoints.sort_by_key(|(name, _)| (name.as_str() != network, name.as_str()));
+    let addresses = endpoints.into_iter().flat_map(|(_, e)| {
+        let v6 = e.global_ipv6_address.as_deref();
+        [e.ip_address.as_deref(), v6]
+    });
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for ip in addresses.flatten().filter_map(|a| a.parse::<IpAddr>().ok()) {
+        if !ip.is_unspecified() && !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    ips.sort_by_key(|ip| ip.is_ipv6());
+    ips
+}
+
+/// The OOM kill of an ended container (`State.OOMKilled`), with its memory limit
+/// (`HostConfig.Memory`, 0 = none).
+pub fn oom_kill(inspect: &ContainerInspectResponse) -> Option<OomKill> {
+    let killed = inspect.state.as_ref().and_then(|s| s.oom_killed);
+    killed.filter(|k| *k)?;
+    let limit = inspect.host_config.as_ref().and_then(|h| h.memory);
+    Some(OomKill {
+        memory_limit_bytes: limit.and_then(|m| u64::try_from(m).ok()).filter(|m| *m > 0),
+    })
 }
 
 fn some_vec<T: Clone>(v: &[T]) -> Option<Vec<T>> {

@@ -1,12 +1,13 @@
 //! The shell's side of DOCKER tasks: the Docker Engine API through bollard (`DOCKER_HOST`,
 //! else the local unix socket). One task per container pulls the image when it is missing
 //! (or always with `force_pull_image`), creates the container, attaches to its output
-//! (copied into the executor's stdout/stderr: the sandbox files), starts it, waits for
-//! it, removes it and reports each step to the shell loop. Signals are `docker kill`s.
+//! (copied into the executor's stdout/stderr: the sandbox files), starts it, inspects it
+//! (its addresses, for probes), waits for it, inspects it again (an OOM kill), removes it
+//! and reports each step to the shell loop. Signals are `docker kill`s.
 
-use super::{create_body, exit_termination, image_reference, DockerRun};
-use crate::core::KillSignal;
-use crate::termination::Termination;
+use super::{container_ips, create_body, exit_termination, image_reference, oom_kill, DockerRun};
+use crate::core::{KillSignal, Started};
+use crate::termination::{OomKill, Termination};
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
@@ -55,12 +56,13 @@ pub enum DockerReport {
     /// The container runs (or could not be started: the error text).
     Started {
         task_id: TaskId,
-        result: Result<(), String>,
+        result: Result<Started, String>,
     },
-    /// The container ended and was removed.
+    /// The container ended (`oom`: the kernel OOM-killed in it) and was removed.
     Exited {
         task_id: TaskId,
         termination: Termination,
+        oom: Option<OomKill>,
     },
 }
 
@@ -184,6 +186,31 @@ impl Engine {
         }
     }
 
+    /// The container's addresses on its network, for its probes (none if it cannot be
+    /// inspected: its HTTP and TCP probes then cannot run).
+    async fn addresses(&self, run: &DockerRun) -> Started {
+        match self.docker.inspect_container(&run.name, None).await {
+            Ok(inspect) => Started {
+                container_ips: container_ips(&inspect, &run.network),
+            },
+            Err(e) => {
+                tracing::warn!(container = %run.name, error = %e, "Cannot inspect the started container; its HTTP and TCP probes will not run");
+                Started::default()
+            }
+        }
+    }
+
+    /// Whether the kernel OOM-killed in the ended container (asked before removing it).
+    async fn oom_kill(&self, name: &str) -> Option<OomKill> {
+        match self.docker.inspect_container(name, None).await {
+            Ok(inspect) => oom_kill(&inspect),
+            Err(e) => {
+                tracing::warn!(container = name, error = %e, "Cannot inspect the ended container; an OOM kill would go unreported");
+                None
+            }
+        }
+    }
+
     /// Sends `signal` to the container; one that is gone or stopped is no error.
     pub async fn kill(&self, name: &str, signal: KillSignal) {
         let signal = match signal {
@@ -286,16 +313,18 @@ async fn lifecycle(run: DockerRun, task_id: TaskId, tx: mpsc::Sender<DockerRepor
         }
     };
     let id = task_id.clone();
+    let started = engine.addresses(&run).await;
     let _ = tx
         .send(DockerReport::Started {
             task_id: id,
-            result: Ok(()),
+            result: Ok(started),
         })
         .await;
     let termination = engine.wait_exit(&run.name).await;
     if tokio::time::timeout(DRAIN_TIMEOUT, pump).await.is_err() {
         tracing::warn!(container = %run.name, "The container's output did not end after it exited");
     }
+    let oom = engine.oom_kill(&run.name).await;
     if let Err(e) = engine.remove(&run.name).await {
         tracing::warn!(container = %run.name, error = %e, "Cannot remove the container");
     }
@@ -303,6 +332,7 @@ async fn lifecycle(run: DockerRun, task_id: TaskId, tx: mpsc::Sender<DockerRepor
         .send(DockerReport::Exited {
             task_id,
             termination,
+            oom,
         })
         .await;
 }

@@ -11,6 +11,8 @@ use strata_api::{ContainerInfo, TaskInfo, WireResource};
 
 /// Where the sandbox is mounted inside the container (Mesos' `--sandbox_directory`).
 pub const SANDBOX_IN_CONTAINER: &str = "/mnt/mesos/sandbox";
+/// `DockerRun::network` of a container on the host's network.
+pub const HOST_NETWORK: &str = "host";
 /// Prefix of every container name (Mesos' `DOCKER_NAME_PREFIX`).
 pub const NAME_PREFIX: &str = "mesos-";
 /// Label keys every container carries; the agent finds orphans by `strata.agent`.
@@ -118,7 +120,7 @@ pub fn plan(task: &TaskInfo, ctx: &DockerContext) -> Result<DockerRun, PlanError
     let (entrypoint, cmd) = command(task)?;
     let (binds, volume_driver) = volumes(container, docker, ctx.directory)?;
     let network = network(container, docker)?;
-    if container.hostname.is_some() && network == "host" {
+    if container.hostname.is_some() && network == HOST_NETWORK {
         return Err(invalid("Unable to set hostname with host network mode"));
     }
     let ports = port_bindings(docker, &network, &task.resources)?;
@@ -307,7 +309,7 @@ fn volume_bind(
 /// The Docker network mode: HOST (default), BRIDGE, NONE, or USER's single named network.
 fn network(container: &ContainerInfo, docker: &DockerInfo) -> Result<String, PlanError> {
     Ok(match docker.network {
-        DockerNetwork::Host => "host".into(),
+        DockerNetwork::Host => HOST_NETWORK.into(),
         DockerNetwork::Bridge => "bridge".into(),
         DockerNetwork::None => "none".into(),
         DockerNetwork::User => match container.network_infos.as_slice() {
@@ -334,7 +336,7 @@ fn port_bindings(
     if docker.port_mappings.is_empty() {
         return Ok(Vec::new());
     }
-    if network == "host" || network == "none" {
+    if network == HOST_NETWORK || network == "none" {
         return Err(invalid(
             "Port mappings are only supported for bridge and user-defined networks",
         ));

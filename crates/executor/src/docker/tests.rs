@@ -369,3 +369,66 @@ fn image_references_and_exit_codes() {
         assert_eq!(exit_termination(code), expected, "{code}");
     }
 }
+
+/// A container inspection from its JSON (Docker's PascalCase wire form).
+fn inspected(v: Value) -> bollard::models::ContainerInspectResponse {
+    serde_json::from_value(v).unwrap()
+}
+
+#[test]
+fn inspection_gives_the_addresses_probes_reach() {
+    let net = |name: &str, v4: &str, v6: &str| json!({"NetworkSettings": {"Networks": {name: {"IPAddress": v4, "GlobalIPv6Address": v6}}}});
+    let two = json!({"NetworkSettings": {"Networks": {
+        "aaa": {"IPAddress": "10.0.0.9", "GlobalIPv6Address": ""},
+        "mine": {"IPAddress": "10.1.0.2", "GlobalIPv6Address": "fd00::2"}}}});
+    let cases: Vec<(Value, &str, Vec<&str>)> = vec![
+        (
+            net("bridge", "172.17.0.3", ""),
+            "bridge",
+            vec!["172.17.0.3"],
+        ),
+        (
+            net("bridge", "172.17.0.3", "fd00::3"),
+            "bridge",
+            vec!["172.17.0.3", "fd00::3"],
+        ),
+        (net("host", "", ""), "host", vec![]),
+        (net("none", "", ""), "none", vec![]),
+        (net("bridge", "not-an-ip", "::"), "bridge", vec![]),
+        (two.clone(), "mine", vec!["10.1.0.2", "10.0.0.9", "fd00::2"]),
+        (two, "other", vec!["10.0.0.9", "10.1.0.2", "fd00::2"]),
+        (json!({}), "bridge", vec![]),
+    ];
+    for (inspect, network, expected) in cases {
+        let got = container_ips(&inspected(inspect.clone()), network);
+        let expected: Vec<std::net::IpAddr> = expected.iter().map(|a| a.parse().unwrap()).collect();
+        assert_eq!(got, expected, "{inspect} on {network}");
+    }
+}
+
+#[test]
+fn inspection_tells_an_oom_kill_and_the_memory_limit() {
+    use crate::termination::OomKill;
+    let cases = [
+        (
+            json!({"State": {"OOMKilled": true}, "HostConfig": {"Memory": 32 * MIB}}),
+            Some(OomKill {
+                memory_limit_bytes: Some(32 << 20),
+            }),
+        ),
+        (
+            json!({"State": {"OOMKilled": true}, "HostConfig": {"Memory": 0}}),
+            Some(OomKill {
+                memory_limit_bytes: None,
+            }),
+        ),
+        (
+            json!({"State": {"OOMKilled": false}, "HostConfig": {"Memory": 32 * MIB}}),
+            None,
+        ),
+        (json!({}), None),
+    ];
+    for (inspect, expected) in cases {
+        assert_eq!(oom_kill(&inspected(inspect.clone())), expected, "{inspect}");
+    }
+}

@@ -1,6 +1,7 @@
 //! Script tests of DOCKER tasks in the core: the container is decided at LAUNCH (named
 //! after the container id from SUBSCRIBED), refused when Docker is disabled or the
-//! TaskInfo cannot become a container, and a failed start is a container launch failure.
+//! TaskInfo cannot become a container, and a failed start is a container launch failure;
+//! an OOM kill is a memory limitation, and probes run in and reach the container.
 
 use super::*;
 
@@ -133,6 +134,7 @@ fn a_killed_container_is_signalled_with_grace_and_reported_killed() {
     let killed = Input::Exited {
         task_id: TaskId::new("t"),
         termination: crate::docker::exit_termination(137),
+        oom: None,
     };
     run(
         &mut new_core(docker_config(true)),
@@ -154,4 +156,83 @@ fn a_killed_container_is_signalled_with_grace_and_reported_killed() {
             ),
         ],
     );
+}
+
+#[test]
+fn an_oom_killed_container_fails_with_the_memory_limitation() {
+    let oom = Input::Exited {
+        task_id: TaskId::new("t"),
+        termination: crate::docker::exit_termination(137),
+        oom: Some(crate::termination::OomKill {
+            memory_limit_bytes: Some(32 << 20),
+        }),
+    };
+    let failed = "UPDATE t TASK_FAILED REASON_CONTAINER_LIMITATION_MEMORY 'Memory limit exceeded: Requested: 32MB (the kernel's OOM killer ended a process of the container; Command terminated with signal Killed)'";
+    run(
+        &mut new_core(docker_config(true)),
+        vec![
+            (0, Input::Start, vec!["SUBSCRIBE tasks=[] updates=[]"]),
+            (1, subscribed(&[]), vec![]),
+            (
+                2,
+                launch(docker_task("t", json!({"image": "i"}))),
+                vec!["UPDATE t TASK_STARTING", "SPAWN t user=fwuser"],
+            ),
+            (3, spawned("t"), vec!["UPDATE t TASK_RUNNING"]),
+            (4, oom, vec![failed]),
+        ],
+    );
+}
+
+/// The probe the core asks for first, for a DOCKER task on `network` whose container
+/// got `ips`, with `health` as its health check.
+fn first_probe(network: &str, ips: &[&str], health: serde_json::Value) -> Option<Probe> {
+    let mut info = docker_task("t", json!({"image": "i", "network": network}));
+    info.health_check = Some(serde_json::from_value(health).unwrap());
+    let mut core = new_core(docker_config(true));
+    core.step(at(0), Input::Start);
+    core.step(at(1), subscribed_in("c-9"));
+    core.step(at(2), launch(info));
+    let started = Started {
+        container_ips: ips.iter().map(|ip| ip.parse().unwrap()).collect(),
+    };
+    let spawned = Input::Spawned {
+        task_id: TaskId::new("t"),
+        result: Ok(started),
+    };
+    let effects = [core.step(at(3), spawned), core.step(at(3), Input::Tick)].concat();
+    effects.into_iter().find_map(|e| match e {
+        Effect::Probe(r) => Some(r.probe),
+        _ => None,
+    })
+}
+
+#[test]
+fn probes_of_a_container_run_in_it_and_reach_its_address() {
+    let command =
+        json!({"type": "COMMAND", "command": {"value": "test -f /tmp/ok"}, "delay_seconds": 0});
+    let http = json!({"type": "HTTP", "http": {"port": 8080, "path": "/"}, "delay_seconds": 0});
+    let exec = Some(Probe::Exec {
+        container: "mesos-c-9".into(),
+        command: strata_api::CommandInfo::shell("test -f /tmp/ok"),
+    });
+    let url = |u: &str| Some(Probe::Http { url: u.into() });
+    let cases = [
+        ("HOST", vec![], command.clone(), exec.clone()),
+        ("BRIDGE", vec!["172.17.0.4"], command, exec),
+        (
+            "BRIDGE",
+            vec!["172.17.0.4"],
+            http.clone(),
+            url("http://172.17.0.4:8080/"),
+        ),
+        ("HOST", vec![], http.clone(), url("http://127.0.0.1:8080/")),
+        // No address to reach: the task runs without its health check, as with an
+        // invalid one.
+        ("NONE", vec![], http, None),
+    ];
+    for (network, ips, health, expected) in cases {
+        let got = first_probe(network, &ips, health.clone());
+        assert_eq!(got, expected, "{network} {ips:?} {health}");
+    }
 }
