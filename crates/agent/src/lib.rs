@@ -32,26 +32,46 @@ use strata_api::{AgentId, AgentInfo};
 use strata_resources::{parse_attributes, WireFormat};
 
 /// A running agent.
-#[derive(Debug)]
 pub struct RunningAgent {
     pub addr: SocketAddr,
     pub handle: Handle,
     /// Becomes `Some(reason)` if the master refused this agent.
     pub refused: tokio::sync::watch::Receiver<Option<String>>,
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    isolator: Arc<dyn strata_containerizer::isolation::Isolator>,
+}
+
+impl std::fmt::Debug for RunningAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningAgent")
+            .field("addr", &self.addr)
+            .field("isolator", &self.isolator.name())
+            .finish()
+    }
 }
 
 impl RunningAgent {
-    /// Kills every executor container (used when the agent process is stopped on purpose,
-    /// e.g. Ctrl-C on `strata dev`, so no task outlives the cluster).
+    /// Kills every executor container and removes their isolation and the agent's parent
+    /// cgroup (used when the agent is stopped for good: SIGUSR1 to `strata agent`, Ctrl-C
+    /// on `strata dev`, so no task outlives it).
     pub async fn destroy_all(&self) {
         let pids = self
             .handle
             .read(|a, _| a.executor_pids())
             .await
             .unwrap_or_default();
-        for (_, pid) in pids {
-            strata_containerizer::kill_tree(pid);
+        for (_, pid) in &pids {
+            strata_containerizer::kill_tree(*pid);
+        }
+        for (container, _) in pids {
+            if let Ok(id) = strata_containerizer::isolation::ContainerId::new(container.as_str()) {
+                if let Err(e) = self.isolator.cleanup(&id).await {
+                    tracing::warn!(container_id = %container, error = %e, "cannot clean up the container's isolation");
+                }
+            }
+        }
+        if let Err(e) = self.isolator.remove_parent().await {
+            tracing::warn!(error = %e, "cannot remove the agent's parent cgroup");
         }
     }
 }
@@ -164,7 +184,7 @@ pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
     let app = http::router(Arc::new(http::AppState {
         handle: handle.clone(),
         work_dir,
-        isolator,
+        isolator: isolator.clone(),
         blackbox,
     }));
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
@@ -185,5 +205,6 @@ pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
         handle,
         refused: refused_rx,
         shutdown,
+        isolator,
     })
 }

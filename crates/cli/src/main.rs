@@ -144,15 +144,25 @@ async fn dispatch(command: Command) -> anyhow::Result<i32> {
             let a = strata_agent::start(flags).await?;
             println!("strata agent listening on http://{}", a.addr);
             let mut refused = a.refused.clone();
-            let why = tokio::select! {
-                _ = shutdown_signal() => None,
-                r = refused.wait_for(|r| r.is_some()) => r.ok().and_then(|r| r.clone()),
-            };
-            if let Some(why) = why {
-                eprintln!("strata agent: the master refused this agent: {why}");
-                return Ok(2);
+            let mut usr1 =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
+            // As a Mesos agent: SIGTERM/SIGINT stop the agent alone (an upgrade or restart;
+            // checkpointing frameworks' tasks keep running and are recovered), SIGUSR1 stops
+            // it for good, killing every task.
+            tokio::select! {
+                _ = shutdown_signal() => {
+                    tracing::info!("agent stopping; executors keep running for the next agent run");
+                }
+                _ = usr1.recv() => {
+                    tracing::info!("SIGUSR1: killing every task and stopping the agent");
+                    a.destroy_all().await;
+                }
+                r = refused.wait_for(|r| r.is_some()) => {
+                    let why = r.ok().and_then(|r| r.clone()).unwrap_or_default();
+                    eprintln!("strata agent: the master refused this agent: {why}");
+                    return Ok(2);
+                }
             }
-            a.destroy_all().await;
             let _ = a.shutdown.send(true);
             Ok(0)
         }

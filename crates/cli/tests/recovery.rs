@@ -115,6 +115,53 @@ async fn survive_kill9(agent_flags: &[&str]) {
     fw.state("t2", TaskState::Finished).await;
 }
 
+/// SIGTERM stops the agent alone, as for an upgrade: the task keeps running and the next
+/// agent run recovers it.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_the_agent_but_not_its_tasks() {
+    let mut c = cluster().await;
+    let aid = AgentId::new(c.wait_agent_registered(0).await);
+    let mut fw = Fw::subscribe(&c.master.addr, framework_info("sigterm", 60.0, true, true)).await;
+    let (cmd, marker) = sleeper();
+    fw.launch("t1", &cmd).await;
+    fw.state("t1", TaskState::Running).await;
+    let before = wait_alive(&marker).await;
+    let code = c.agents[0]
+        .proc
+        .signal_and_wait(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(code, Some(0), "the agent exits cleanly");
+    assert_eq!(pids_with(&marker), before, "the task still runs");
+    restart_agent(&mut c, &aid).await;
+    assert_eq!(wait_alive(&marker).await, before);
+    wait_master_state(&c, "t1", "TASK_RUNNING").await;
+    fw.kill("t1").await;
+    fw.state("t1", TaskState::Killed).await;
+}
+
+/// SIGUSR1 stops the agent for good: every task is killed and its cgroups removed.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigusr1_stops_the_agent_and_kills_every_task() {
+    let root = format!("strata-usr1/{}", std::process::id());
+    let c = cluster_with(&["--cgroups_root", &root]).await;
+    let mut fw = Fw::subscribe(&c.master.addr, framework_info("sigusr1", 60.0, true, true)).await;
+    let (cmd, marker) = sleeper();
+    fw.launch("t1", &cmd).await;
+    fw.state("t1", TaskState::Running).await;
+    wait_alive(&marker).await;
+    let mut c = c;
+    let code = c.agents[0]
+        .proc
+        .signal_and_wait(nix::sys::signal::Signal::SIGUSR1);
+    assert_eq!(code, Some(0), "the agent exits cleanly");
+    wait_gone(&marker).await;
+    let cpu_parent = std::path::Path::new("/sys/fs/cgroup/cpu").join(&root);
+    if strata_testkit::is_root() && std::path::Path::new("/sys/fs/cgroup/cpu").exists() {
+        assert!(!cpu_parent.exists(), "{} is left", cpu_parent.display());
+        let _ = std::fs::remove_dir(cpu_parent.parent().unwrap());
+        let _ = std::fs::remove_dir(std::path::Path::new("/sys/fs/cgroup/memory/strata-usr1"));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_executor_that_died_while_the_agent_was_down_is_reported() {
     let mut c = cluster().await;

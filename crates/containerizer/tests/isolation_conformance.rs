@@ -179,6 +179,24 @@ async fn cpu_limit_follows(s: Subject) {
     s.finish().await;
 }
 
+/// remove_parent keeps a parent that still holds a container and removes an empty one.
+async fn remove_parent_only_when_empty(s: Subject) {
+    let parents = match &s.layout {
+        common::Layout::Fake => Vec::new(),
+        common::Layout::V1(parents) => parents.clone(),
+        common::Layout::V2(parent) => vec![parent.clone()],
+    };
+    let c = id("parent");
+    s.iso.prepare(&c, &limits(0.5, 64.0)).await.unwrap();
+    s.iso.remove_parent().await.unwrap();
+    assert!(parents.iter().all(|p| p.is_dir()), "{parents:?}");
+    s.iso.cleanup(&c).await.unwrap();
+    s.iso.remove_parent().await.unwrap();
+    assert!(parents.iter().all(|p| !p.exists()), "{parents:?}");
+    s.iso.remove_parent().await.unwrap();
+    s.finish().await;
+}
+
 /// One `#[tokio::test]` per behaviour for a backend; a `None` subject was skipped.
 macro_rules! suite {
     ($backend:ident: $($behaviour:ident),* $(,)?) => {
@@ -197,13 +215,16 @@ macro_rules! suite {
 
 suite!(fake: lifecycle, prepare_twice_fails, unknown_container_fails,
     invalid_limits_touch_nothing, isolate_counts_and_cleanup_kills, isolate_dead_pid_fails,
-    watch_ends_on_cleanup, memory_hard_limit_only_rises, cpu_limit_follows);
+    watch_ends_on_cleanup, memory_hard_limit_only_rises, cpu_limit_follows,
+    remove_parent_only_when_empty);
 suite!(v1: lifecycle, prepare_twice_fails, unknown_container_fails,
     invalid_limits_touch_nothing, isolate_counts_and_cleanup_kills, isolate_dead_pid_fails,
-    watch_ends_on_cleanup, memory_hard_limit_only_rises, cpu_limit_follows);
+    watch_ends_on_cleanup, memory_hard_limit_only_rises, cpu_limit_follows,
+    remove_parent_only_when_empty);
 suite!(v2: lifecycle, prepare_twice_fails, unknown_container_fails,
     invalid_limits_touch_nothing, isolate_counts_and_cleanup_kills, isolate_dead_pid_fails,
-    watch_ends_on_cleanup, memory_hard_limit_only_rises, cpu_limit_follows);
+    watch_ends_on_cleanup, memory_hard_limit_only_rises, cpu_limit_follows,
+    remove_parent_only_when_empty);
 suite!(v2_grouping: lifecycle, prepare_twice_fails, unknown_container_fails,
     invalid_limits_touch_nothing, isolate_counts_and_cleanup_kills, isolate_dead_pid_fails,
-    watch_ends_on_cleanup);
+    watch_ends_on_cleanup, remove_parent_only_when_empty);

@@ -69,6 +69,24 @@ impl Proc {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// Sends `signal` and waits (up to a minute) for the process to exit: its exit code.
+    pub fn signal_and_wait(&mut self, signal: Signal) -> Option<i32> {
+        self.signal(signal);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// SIGKILL, without any chance to clean up (its executors keep running).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -117,14 +135,20 @@ impl Proc {
     }
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
+impl Proc {
+    /// Kills the daemon and everything it started (executors run in their own groups).
+    pub fn stop(&mut self) {
         if let Some(pid) = self.pid() {
             self.thaw();
-            // Kill the daemon and everything it started (executors run in their own groups).
             strata_containerizer::kill_tree(pid);
         }
         self.kill9();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -186,6 +210,48 @@ pub struct AgentProc {
     pub proc: Proc,
     pub addr: String,
     pub work_dir: PathBuf,
+    /// The `--cgroups_root` the fixture chose (removed on drop).
+    cgroups_root: Option<String>,
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        self.proc.stop();
+        if let Some(root) = &self.cgroups_root {
+            remove_cgroups(root);
+        }
+    }
+}
+
+/// Removes `<hierarchy>/<root>` and everything below it in every cgroup hierarchy
+/// (v1: one per controller; v2: the unified one), killing what is left inside.
+fn remove_cgroups(root: &str) {
+    let base = Path::new("/sys/fs/cgroup");
+    let mut tops = vec![base.join(root)];
+    for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        tops.push(entry.path().join(root));
+    }
+    for top in tops.into_iter().filter(|t| t.is_dir()) {
+        sweep_cgroup(&top);
+    }
+}
+
+fn sweep_cgroup(dir: &Path) {
+    for sub in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if sub.path().is_dir() {
+            sweep_cgroup(&sub.path());
+        }
+    }
+    for _ in 0..100 {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 impl AgentProc {
@@ -207,12 +273,23 @@ impl AgentProc {
             "--work_dir".into(),
             work_dir.display().to_string(),
         ];
+        // A cgroup parent of its own, removed when the agent is dropped, so test runs
+        // leave no cgroups behind (hundreds of stale ones slow every launch down).
+        let cgroups_root = (!extra.iter().any(|a| a == "--cgroups_root")).then(|| {
+            static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!("strata-test/{}-{n}", std::process::id())
+        });
+        if let Some(root) = &cgroups_root {
+            args.extend(["--cgroups_root".into(), root.clone()]);
+        }
         args.extend(extra);
         let (proc, addr) = Proc::spawn("agent", bin, args, work_dir.join("agent.log"));
         Self {
             proc,
             addr,
             work_dir: work_dir.to_path_buf(),
+            cgroups_root,
         }
     }
 

@@ -26,6 +26,13 @@ pub(crate) async fn run(a: LaunchArgs) -> anyhow::Result<i32> {
             t.container = Some(serde_json::from_value(
                 serde_json::json!({"type": "DOCKER", "docker": {"image": image}}),
             )?);
+            // A container's own start-up (runc, the image's shell) runs under the task's
+            // CFS quota: 0.01 cpus would make it take a second, measuring the quota.
+            t.resources = Resources::from_vec(vec![
+                Resource::scalar("cpus", 1.0),
+                Resource::scalar("mem", 64.0),
+            ])
+            .to_wire(WireFormat::PreRefinement);
         }
         let t0 = Instant::now();
         accept(&s, &[&offer], vec![t]).await?;

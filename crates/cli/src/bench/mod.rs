@@ -50,7 +50,7 @@ pub struct LaunchArgs {
     #[arg(long = "work_dir")]
     pub work_dir: Option<String>,
     /// Run the latency tasks in Docker containers of this image (e.g.
-    /// `strata-test/busybox:latest`); the burst is skipped.
+    /// `strata-test/busybox:latest`), each with 1 cpu and 64 MB; the burst is skipped.
     #[arg(long = "docker_image")]
     pub docker_image: Option<String>,
 }

@@ -119,6 +119,23 @@ pub trait Isolator: Send + Sync {
     /// Containers this isolator still holds state for (e.g. cgroups left by a previous
     /// agent run). The agent cleans up those it does not recover.
     fn recover(&self) -> BoxFuture<'_, Result<Vec<ContainerId>, IsolationError>>;
+
+    /// Removes the agent's own parent cgroup once it holds no container (an agent stopped
+    /// for good, or a test's agent); a parent that still has containers is left alone.
+    fn remove_parent(&self) -> BoxFuture<'_, Result<(), IsolationError>> {
+        async { Ok(()) }.boxed()
+    }
+}
+
+/// Removes an empty cgroup directory; a missing one is fine, a busy one is kept.
+pub(crate) fn remove_empty_dir(dir: &std::path::Path) -> Result<(), IsolationError> {
+    match std::fs::remove_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        // EBUSY, ENOTEMPTY: it still holds containers (or another agent's).
+        Err(e) if matches!(e.raw_os_error(), Some(16) | Some(39)) => Ok(()),
+        Err(e) => Err(IsolationError::io("remove", dir, e)),
+    }
 }
 
 /// Builds the isolator the flags ask for: [`NoIsolation`] when no `cgroups/*` isolator is

@@ -334,6 +334,16 @@ impl Isolator for CgroupsV1 {
         }
         .boxed()
     }
+
+    fn remove_parent(&self) -> BoxFuture<'_, Result<(), IsolationError>> {
+        async move {
+            for dir in self.distinct(self.parents.iter().map(|(_, d)| d.clone())) {
+                crate::isolation::remove_empty_dir(&dir)?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
 }
 
 #[cfg(test)]

@@ -254,6 +254,10 @@ impl Isolator for CgroupsV2 {
     fn recover(&self) -> BoxFuture<'_, Result<Vec<ContainerId>, IsolationError>> {
         async move { files::list_containers(&self.parent) }.boxed()
     }
+
+    fn remove_parent(&self) -> BoxFuture<'_, Result<(), IsolationError>> {
+        async move { crate::isolation::remove_empty_dir(&self.parent) }.boxed()
+    }
 }
 
 #[cfg(test)]
