@@ -16,7 +16,7 @@ pub struct ChurnArgs {
 }
 
 pub(crate) async fn run(a: ChurnArgs) -> anyhow::Result<i32> {
-    let (master, _cluster) = local_cluster(a.work_dir.as_deref()).await?;
+    let (master, cluster) = local_cluster(a.work_dir.as_deref()).await?;
     let info: FrameworkInfo = serde_json::from_value(
         serde_json::json!({"user": "root", "name": "strata-bench-churn", "failover_timeout": 0.0}),
     )?;
@@ -60,6 +60,7 @@ pub(crate) async fn run(a: ChurnArgs) -> anyhow::Result<i32> {
         n as f64 / destroyed.as_secs_f64()
     );
     let _ = s.call(Command::Teardown).await;
+    cluster.stop().await;
     Ok(0)
 }
 

@@ -5,7 +5,7 @@
 use super::*;
 
 pub(crate) async fn run(a: LaunchArgs) -> anyhow::Result<i32> {
-    let (master, _cluster) = match a.master.clone() {
+    let (master, cluster) = match a.master.clone() {
         Some(m) => (m, None),
         None => {
             let (m, d) = local_cluster(a.work_dir.as_deref()).await?;
@@ -57,6 +57,9 @@ pub(crate) async fn run(a: LaunchArgs) -> anyhow::Result<i32> {
         burst(&mut s, a.burst, &mut pending).await?;
     }
     let _ = s.call(Command::Teardown).await;
+    if let Some(c) = cluster {
+        c.stop().await;
+    }
     Ok(0)
 }
 

@@ -66,8 +66,15 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<i32> {
 /// A master and one agent in this process, kept alive while the value lives.
 pub(crate) struct LocalCluster {
     _master: strata_master::RunningMaster,
-    _agent: strata_agent::RunningAgent,
+    agent: strata_agent::RunningAgent,
     _dir: tempdirs::Dir,
+}
+
+impl LocalCluster {
+    /// Kills whatever still runs and removes the agent's cgroups.
+    pub(crate) async fn stop(self) {
+        self.agent.destroy_all().await;
+    }
 }
 
 pub(crate) async fn local_cluster(parent: Option<&str>) -> anyhow::Result<(String, LocalCluster)> {
@@ -88,7 +95,7 @@ pub(crate) async fn local_cluster(parent: Option<&str>) -> anyhow::Result<(Strin
         addr,
         LocalCluster {
             _master: master,
-            _agent: agent,
+            agent,
             _dir: dir,
         },
     ))

@@ -117,7 +117,25 @@ pub(crate) async fn run(a: RecoveryArgs) -> anyhow::Result<i32> {
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
+    stop_for_good(&mut agent).await;
+    Ok(0)
+}
+
+/// SIGUSR1 (the agent kills what is left and removes its cgroups), SIGKILL after 10 s.
+async fn stop_for_good(agent: &mut Child) {
+    if let Ok(pid) = i32::try_from(agent.id()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGUSR1,
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = agent.try_wait() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let _ = agent.kill();
     let _ = agent.wait();
-    Ok(0)
 }
