@@ -22,6 +22,9 @@ pub struct Config {
     pub executor_reregistration_timeout: f64,
     /// Default time between SHUTDOWN and destroying an executor's container.
     pub executor_shutdown_grace_period: f64,
+    /// A checkpointing framework's executor shuts itself down after its agent has been
+    /// gone this long (`MESOS_RECOVERY_TIMEOUT`).
+    pub recovery_timeout: f64,
     /// First retry of an unacknowledged status update; doubles up to the max.
     pub status_update_retry_initial: f64,
     pub status_update_retry_max: f64,
@@ -46,6 +49,7 @@ impl Config {
             executor_registration_timeout: 60.0,
             executor_reregistration_timeout: 5.0,
             executor_shutdown_grace_period: 5.0,
+            recovery_timeout: 900.0,
             status_update_retry_initial: 10.0,
             status_update_retry_max: 600.0,
             max_completed_frameworks: 50,

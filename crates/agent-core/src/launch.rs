@@ -265,7 +265,10 @@ impl Agent {
             .all(|(k, v)| k != "containerizers" || v.contains("docker"));
         env.push(("STRATA_DOCKER".into(), u8::from(docker).to_string()));
         if checkpoint {
-            env.push(("MESOS_RECOVERY_TIMEOUT".into(), "15mins".into()));
+            env.push((
+                "MESOS_RECOVERY_TIMEOUT".into(),
+                mesos_duration(self.cfg.recovery_timeout),
+            ));
             env.push(("MESOS_SUBSCRIPTION_BACKOFF_MAX".into(), "2secs".into()));
         }
         if let ExecutorKind::Custom(cmd) = kind {

@@ -72,6 +72,10 @@ pub struct AgentFlags {
     /// After an agent restart, seconds a recovered executor has to re-subscribe.
     #[arg(long = "executor_reregistration_timeout", default_value_t = 5.0)]
     pub executor_reregistration_timeout: f64,
+    /// Seconds a checkpointing framework's executor waits for a lost agent to come back
+    /// before it shuts itself down (Mesos `--recovery_timeout`, 15 minutes).
+    #[arg(long = "recovery_timeout", default_value_t = 900.0)]
+    pub recovery_timeout: f64,
     /// Default seconds between SHUTDOWN and killing an executor.
     #[arg(long = "executor_shutdown_grace_period", default_value_t = 5.0)]
     pub executor_shutdown_grace_period: f64,
@@ -114,6 +118,7 @@ impl AgentFlags {
             cgroups_enable_cfs: true,
             cgroups_pids_max: None,
             executor_shutdown_grace_period: 5.0,
+            recovery_timeout: 900.0,
             status_update_retry_interval: 10.0,
             executor_binary: None,
             fetcher_cache_size: 2 * 1024 * 1024 * 1024,
@@ -152,6 +157,10 @@ impl AgentFlags {
             (
                 "executor_shutdown_grace_period".into(),
                 format!("{}secs", self.executor_shutdown_grace_period),
+            ),
+            (
+                "recovery_timeout".into(),
+                format!("{}secs", self.recovery_timeout),
             ),
         ]
     }

@@ -113,6 +113,7 @@ fn core_config(
     cfg.executor_registration_timeout = flags.executor_registration_timeout;
     cfg.executor_reregistration_timeout = flags.executor_reregistration_timeout;
     cfg.executor_shutdown_grace_period = flags.executor_shutdown_grace_period;
+    cfg.recovery_timeout = flags.recovery_timeout;
     cfg.status_update_retry_initial = flags.status_update_retry_interval;
     cfg.flags = flags.as_pairs();
     cfg

@@ -307,3 +307,38 @@ async fn an_agent_kill9_during_a_kill_still_ends_the_task() {
     assert_eq!(end.state, TaskState::Killed, "{end:?}");
     wait_gone(&marker).await;
 }
+
+/// An agent that stays away longer than `--recovery_timeout` finds nothing to recover: its
+/// checkpointing executors gave up on it, killed their tasks and exited; when it does come
+/// back the task is reported ended.
+#[tokio::test(flavor = "multi_thread")]
+async fn executors_shut_down_after_the_recovery_timeout() {
+    let mut c = cluster_with(&["--recovery_timeout", "2"]).await;
+    let aid = AgentId::new(c.wait_agent_registered(0).await);
+    let mut fw = Fw::subscribe(
+        &c.master.addr,
+        framework_info("recovery-timeout", 60.0, true, false),
+    )
+    .await;
+    let (cmd, marker) = sleeper();
+    fw.launch("t1", &cmd).await;
+    fw.state("t1", TaskState::Running).await;
+    wait_alive(&marker).await;
+
+    c.agents[0].proc.kill9();
+    // Nobody restarts the agent: the executor waits 2 s, then kills the task and exits.
+    wait_gone(&marker).await;
+    wait_framework_processes_gone(&fw.id()).await;
+
+    restart_agent(&mut c, &aid).await;
+    let s = terminal_update(&mut fw, "t1").await;
+    assert!(
+        matches!(s.state, TaskState::Failed | TaskState::Killed),
+        "{s:?}"
+    );
+    wait_until(LONG, "t1 to end at the master", async || {
+        let st = c.task_state("t1").await?;
+        (st != "TASK_RUNNING").then_some(())
+    })
+    .await;
+}
