@@ -23,7 +23,7 @@ enum Command {
     /// Run a master (port 5050).
     Master(strata_master::MasterFlags),
     /// Run an agent (port 5051) that registers with a master.
-    Agent(strata_agent::AgentFlags),
+    Agent(Box<strata_agent::AgentFlags>),
     /// The built-in executor (started by agents; speaks the v1 executor API).
     Executor,
     /// Run a whole cluster (master and agents) in this process.
@@ -141,7 +141,7 @@ async fn dispatch(command: Command) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Agent(flags) => {
-            let a = strata_agent::start(flags).await?;
+            let a = strata_agent::start(*flags).await?;
             println!("strata agent listening on http://{}", a.addr);
             let mut refused = a.refused.clone();
             let mut usr1 =
