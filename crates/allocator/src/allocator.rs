@@ -1,14 +1,23 @@
-//! The allocator state (agents, frameworks, roles, refusal filters) and the allocation
-//! cycle: for each agent, offer its free resources to the role with the lowest weighted
-//! dominant share, then to that role's framework with the lowest share.
+//! The allocator state (agents, frameworks, the role tree, quotas, refusal filters) and
+//! its lifecycle calls; the allocation cycle lives in `cycle`, the bookkeeping of
+//! allocations in `books`, read-only views and invariants in `views`, the "why pending"
+//! report in `why`.
 
+mod books;
+mod cycle;
 mod views;
+mod why;
 
+use crate::filters::Slot;
+use crate::quota::{Quantities, Quota};
+use crate::roles::RoleTree;
 use crate::sorter::Sorter;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
 use std::hash::Hash;
 use strata_resources::{Resources, Scalar};
+
+pub use why::{Explanation, Pending, Reason, RoleReport};
 
 /// What the allocator needs of framework and agent identifiers.
 pub trait Key: Clone + Ord + Hash + Debug {}
@@ -44,37 +53,53 @@ pub struct Allocation<F, A> {
 struct AgentState<F> {
     total: Resources,
     allocated: Resources,
+    /// `total - allocated` (without allocation roles), kept in step.
+    free: Resources,
     by_framework: BTreeMap<F, Resources>,
     active: bool,
-}
-
-/// A refused-offer filter: `resources` (no allocation role) declined until `until`.
-#[derive(Debug, Clone)]
-struct Refusal {
-    resources: Resources,
-    until: f64,
+    /// Refusal filters by role index.
+    filters: HashMap<u32, Slot>,
 }
 
 #[derive(Debug, Clone)]
-struct FrameworkState<A> {
+struct FrameworkState {
+    /// Dense index used by the filter slots (never reused).
+    idx: u32,
     roles: BTreeSet<String>,
     suppressed: BTreeSet<String>,
     active: bool,
-    /// Every unexpired filter per (agent, role); any one of them may block an offer.
-    refusals: HashMap<(A, String), Vec<Refusal>>,
 }
 
-/// The allocator. Invariant: for every agent, `allocated` ⊆ `total` and equals the sum
-/// of `by_framework`; role and framework sorters hold the scalar sums of the same data.
+impl FrameworkState {
+    fn eligible(&self, role: &str) -> bool {
+        self.active && self.roles.contains(role) && !self.suppressed.contains(role)
+    }
+}
+
+/// The allocator. Invariants: for every agent, `allocated` ⊆ `total`, equals the sum of
+/// `by_framework`, and `free = total - allocated`; the role tree and the framework
+/// sorters hold the scalar sums of the same data; reservation counters match the agents.
 #[derive(Debug, Clone)]
 pub struct Allocator<F: Key, A: Key> {
     config: Config,
     agents: BTreeMap<A, AgentState<F>>,
-    frameworks: HashMap<F, FrameworkState<A>>,
-    roles: Sorter<String>,
+    frameworks: HashMap<F, FrameworkState>,
+    next_framework: u32,
+    roles: RoleTree,
+    role_ids: HashMap<String, u32>,
+    /// Frameworks subscribed to each role.
+    subscribers: HashMap<String, usize>,
     role_frameworks: BTreeMap<String, Sorter<F>>,
-    weights: BTreeMap<String, f64>,
-    total: BTreeMap<String, Scalar>,
+    total: Quantities,
+    quotas: BTreeMap<String, Quota>,
+    /// Scalars reserved per role (agents' totals) and the allocated part of them.
+    reserved: BTreeMap<String, Quantities>,
+    reserved_allocated: BTreeMap<String, Quantities>,
+    /// Free unreserved scalars of active agents: the headroom quota guarantees draw on.
+    /// Kept only while some role has a guarantee.
+    pool: Option<Quantities>,
+    /// What the last full cycle saw, for "why pending?".
+    pending: Pending,
 }
 
 /// The part of `want` that `have` contains (`want ∩ have`).
@@ -89,10 +114,17 @@ impl<F: Key, A: Key> Allocator<F, A> {
             config,
             agents: BTreeMap::new(),
             frameworks: HashMap::new(),
-            roles: Sorter::default(),
+            next_framework: 0,
+            roles: RoleTree::default(),
+            role_ids: HashMap::new(),
+            subscribers: HashMap::new(),
             role_frameworks: BTreeMap::new(),
-            weights: BTreeMap::new(),
             total: BTreeMap::new(),
+            quotas: BTreeMap::new(),
+            reserved: BTreeMap::new(),
+            reserved_allocated: BTreeMap::new(),
+            pool: None,
+            pending: Pending::default(),
         }
     }
 
@@ -104,18 +136,19 @@ impl<F: Key, A: Key> Allocator<F, A> {
     /// resources are recorded as by [`Allocator::add_used`] (clamped to the total).
     pub fn add_agent(&mut self, agent: A, total: Resources, used: Vec<(F, Resources)>) {
         self.remove_agent(&agent);
-        for (name, q) in total.scalar_totals() {
-            *self.total.entry(name).or_insert(Scalar::ZERO) += q;
-        }
+        self.count_total(&total, true);
         self.agents.insert(
             agent.clone(),
             AgentState {
+                free: total.clone(),
                 total,
                 allocated: Resources::new(),
                 by_framework: BTreeMap::new(),
                 active: true,
+                filters: HashMap::new(),
             },
         );
+        self.pool_add(&agent);
         self.rebuild_sorters();
         for (fw, res) in used {
             self.add_used(&fw, &agent, &res);
@@ -124,30 +157,31 @@ impl<F: Key, A: Key> Allocator<F, A> {
 
     /// Removes an agent, dropping every allocation on it and every filter for it.
     pub fn remove_agent(&mut self, agent: &A) {
-        let Some(state) = self.agents.get(agent).cloned() else {
+        let Some(state) = self.agents.get(agent) else {
             return;
         };
-        for (fw, res) in &state.by_framework {
+        let held: Vec<(F, Resources)> = state
+            .by_framework
+            .iter()
+            .map(|(f, r)| (f.clone(), r.clone()))
+            .collect();
+        for (fw, res) in &held {
             self.release(fw, agent, res);
         }
-        for (name, q) in state.total.scalar_totals() {
-            if let Some(t) = self.total.get_mut(&name) {
-                *t = t.saturating_sub(q);
-            }
-        }
-        self.total.retain(|_, q| *q > Scalar::ZERO);
-        self.agents.remove(agent);
-        for f in self.frameworks.values_mut() {
-            f.refusals.retain(|(a, _), _| a != agent);
+        self.pool_remove(agent);
+        if let Some(state) = self.agents.remove(agent) {
+            self.count_total(&state.total, false);
         }
         self.rebuild_sorters();
     }
 
     /// Stops (false) or resumes (true) offering an agent's resources.
     pub fn set_agent_active(&mut self, agent: &A, active: bool) {
+        self.pool_remove(agent);
         if let Some(a) = self.agents.get_mut(agent) {
             a.active = active;
         }
+        self.pool_add(agent);
     }
 
     // ----- frameworks ---------------------------------------------------------------
@@ -155,19 +189,26 @@ impl<F: Key, A: Key> Allocator<F, A> {
     /// Adds (or re-adds, updating roles, suppression and activity) a framework
     /// subscribed to `roles`.
     pub fn add_framework(&mut self, fw: F, roles: &[String], suppressed: &[String], active: bool) {
+        let next = self.next_framework;
         let state = self
             .frameworks
             .entry(fw.clone())
             .or_insert_with(|| FrameworkState {
+                idx: next,
                 roles: BTreeSet::new(),
                 suppressed: BTreeSet::new(),
                 active,
-                refusals: HashMap::new(),
             });
+        if state.idx == next {
+            self.next_framework += 1;
+        }
         state.active = active;
         let new_roles: BTreeSet<String> = roles.iter().cloned().collect();
         let old_roles = std::mem::replace(&mut state.roles, new_roles.clone());
         state.suppressed = suppressed.iter().cloned().collect();
+        for role in new_roles.difference(&old_roles) {
+            *self.subscribers.entry(role.clone()).or_insert(0) += 1;
+        }
         for role in &new_roles {
             self.track_role(role);
             if let Some(s) = self.role_frameworks.get_mut(role) {
@@ -175,7 +216,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             }
         }
         for role in old_roles.difference(&new_roles) {
-            self.untrack_framework_role(&fw, role);
+            self.unsubscribe(&fw, role);
         }
     }
 
@@ -189,12 +230,31 @@ impl<F: Key, A: Key> Allocator<F, A> {
         for (agent, res) in &held {
             self.release(fw, agent, res);
         }
-        let Some(state) = self.frameworks.remove(fw) else {
+        let Some(state) = self.frameworks.get(fw) else {
             return;
         };
-        for role in &state.roles {
-            self.untrack_framework_role(fw, role);
+        let roles: Vec<String> = state.roles.iter().cloned().collect();
+        for role in &roles {
+            self.unsubscribe(fw, role);
         }
+        self.frameworks.remove(fw);
+    }
+
+    /// The framework leaves `role`: its filters there go, its sorter entry too once it
+    /// holds nothing there.
+    fn unsubscribe(&mut self, fw: &F, role: &str) {
+        if let Some(n) = self.subscribers.get_mut(role) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.subscribers.remove(role);
+            }
+        }
+        if let Some(f) = self.frameworks.get_mut(fw) {
+            f.roles.remove(role);
+            f.suppressed.remove(role);
+        }
+        self.clear_filters(fw, role);
+        self.untrack_framework_role(fw, role);
     }
 
     /// Activates or deactivates (disconnected) a framework.
@@ -218,22 +278,58 @@ impl<F: Key, A: Key> Allocator<F, A> {
 
     /// Resumes offers for `roles` (all when empty) and clears their refusal filters.
     pub fn revive(&mut self, fw: &F, roles: &[String]) {
-        if let Some(f) = self.frameworks.get_mut(fw) {
-            let roles: BTreeSet<String> = if roles.is_empty() {
-                f.roles.clone()
-            } else {
-                roles.iter().cloned().collect()
-            };
-            f.suppressed.retain(|r| !roles.contains(r));
-            f.refusals.retain(|(_, role), _| !roles.contains(role));
+        let Some(f) = self.frameworks.get_mut(fw) else {
+            return;
+        };
+        let roles: Vec<String> = if roles.is_empty() {
+            f.roles.iter().cloned().collect()
+        } else {
+            roles.to_vec()
+        };
+        f.suppressed.retain(|r| !roles.contains(r));
+        for role in &roles {
+            self.clear_filters(fw, role);
         }
     }
 
+    /// Removes every refusal filter of `fw` in `role` (one lookup per agent).
+    fn clear_filters(&mut self, fw: &F, role: &str) {
+        let (Some(f), Some(ridx)) = (self.frameworks.get(fw), self.role_ids.get(role)) else {
+            return;
+        };
+        let idx = f.idx;
+        for a in self.agents.values_mut() {
+            if let Some(slot) = a.filters.get_mut(ridx) {
+                slot.remove(idx);
+                if slot.is_empty() {
+                    a.filters.remove(ridx);
+                }
+            }
+        }
+    }
+
+    // ----- roles and quota ----------------------------------------------------------
+
     /// Sets a role's weight (default 1.0; must be positive).
     pub fn set_weight(&mut self, role: &str, weight: f64) {
-        self.weights.insert(role.to_string(), weight);
-        self.roles
-            .set_weight(&role.to_string(), weight, &self.total);
+        self.roles.set_weight(role, weight, &self.total);
+    }
+
+    /// Sets a role's quota (an empty quota removes it). Fails on a guarantee above its
+    /// limit, children's guarantees above their parent's, or a child's limit above its
+    /// parent's; cluster-capacity checks are the caller's (they need `force`).
+    pub fn set_quota(&mut self, role: &str, quota: Quota) -> Result<(), String> {
+        quota.validate()?;
+        let mut next = self.quotas.clone();
+        if quota.is_empty() {
+            next.remove(role);
+        } else {
+            next.insert(role.to_string(), quota);
+        }
+        crate::quota::validate_tree(&next)?;
+        self.quotas = next;
+        self.refresh_pool();
+        Ok(())
     }
 
     // ----- resource flow ------------------------------------------------------------
@@ -255,232 +351,138 @@ impl<F: Key, A: Key> Allocator<F, A> {
             return;
         }
         self.release(fw, agent, resources);
-        let (Some(until), Some(f)) = (refuse_until, self.frameworks.get_mut(fw)) else {
+        let Some(until) = refuse_until else {
             return;
         };
-        if !self.agents.contains_key(agent) {
+        let Some(f) = self.frameworks.get(fw) else {
             return;
-        }
+        };
+        let idx = f.idx;
         let roles: BTreeSet<String> = resources
             .iter()
             .filter_map(|r| r.allocation_role.clone())
+            .filter(|r| f.roles.contains(r))
             .collect();
         for role in roles {
-            let declined = resources.allocated_to(&role).without_allocation_role();
-            f.refusals
-                .entry((agent.clone(), role))
-                .or_default()
-                .push(Refusal {
-                    resources: declined,
-                    until,
-                });
-        }
-    }
-
-    /// Runs an allocation cycle over every agent.
-    pub fn allocate(&mut self, now: f64) -> Vec<Allocation<F, A>> {
-        let agents: Vec<A> = self.agents.keys().cloned().collect();
-        self.allocate_agents(now, &agents)
-    }
-
-    /// Runs an allocation cycle over the given agents only (a freed resource does not
-    /// trigger a scan of the world). Agents are visited once each, in key order.
-    pub fn allocate_agents(&mut self, now: f64, agents: &[A]) -> Vec<Allocation<F, A>> {
-        self.expire_refusals(now);
-        let agents: BTreeSet<&A> = agents.iter().collect();
-        let mut out = Vec::new();
-        for agent in agents {
-            self.allocate_agent(now, agent, &mut out);
-        }
-        out
-    }
-
-    fn allocate_agent(&mut self, now: f64, agent: &A, out: &mut Vec<Allocation<F, A>>) {
-        let Some(state) = self.agents.get(agent) else {
-            return;
-        };
-        if !state.active {
-            return;
-        }
-        let mut free = state
-            .total
-            .saturating_sub(&state.allocated.without_allocation_role());
-        if !self.allocatable(&free) {
-            return;
-        }
-        let roles: Vec<String> = self.roles.iter().cloned().collect();
-        for role in roles {
-            let offerable = free.unreserved() + free.reserved_for(&role);
-            if !self.allocatable(&offerable) {
-                continue;
-            }
-            let Some(fw) = self.pick_framework(now, agent, &role, &offerable) else {
-                continue;
+            let ridx = self.role_idx(&role);
+            let Some(a) = self.agents.get_mut(agent) else {
+                return;
             };
-            let granted = offerable.with_allocation_role(&role);
-            self.allocate_to(&fw, agent, &granted);
-            free = free.saturating_sub(&offerable);
-            out.push(Allocation {
-                framework: fw,
-                agent: agent.clone(),
-                role,
-                resources: granted,
-            });
-            if free.is_empty() {
-                break;
-            }
+            let declined = resources.allocated_to(&role).without_allocation_role();
+            let free = cycle::allocatable_to(&a.free, &role);
+            a.filters
+                .entry(ridx)
+                .or_default()
+                .add(idx, declined, until, &free);
         }
     }
 
-    /// The role's lowest-share framework that may be offered `offerable` on `agent`.
-    fn pick_framework(&self, now: f64, agent: &A, role: &str, offerable: &Resources) -> Option<F> {
-        let sorter = self.role_frameworks.get(role)?;
-        let key = (agent.clone(), role.to_string());
-        sorter
-            .iter()
-            .find(|fw| {
-                let Some(f) = self.frameworks.get(*fw) else {
-                    return false;
-                };
-                if !f.active || !f.roles.contains(role) || f.suppressed.contains(role) {
-                    return false;
-                }
-                let refused = f.refusals.get(&key).into_iter().flatten();
-                !refused
-                    .filter(|r| r.until > now)
-                    .any(|r| r.resources.contains(offerable))
-            })
-            .cloned()
-    }
-
-    fn allocatable(&self, res: &Resources) -> bool {
-        if res.is_empty() {
-            return false;
-        }
-        let have = res.scalar_totals();
-        self.config.min_allocatable.is_empty()
-            || self.config.min_allocatable.iter().any(|need| {
-                need.iter()
-                    .all(|(n, q)| have.get(n).is_some_and(|h| h >= q))
-            })
-    }
-
-    fn expire_refusals(&mut self, now: f64) {
-        for f in self.frameworks.values_mut() {
-            f.refusals.retain(|_, list| {
-                list.retain(|r| r.until > now);
-                !list.is_empty()
-            });
-        }
-    }
-
-    // ----- bookkeeping --------------------------------------------------------------
-
-    /// The part of `res` (entry by entry, allocation roles kept) free on `agent`.
-    fn clamp_to_free(&self, agent: &A, res: &Resources) -> Resources {
-        let mut free = self.free(agent);
-        let mut out = Resources::new();
-        for r in res {
-            let mut bare = r.clone();
-            bare.allocation_role = None;
-            let fits = intersection(&Resources::from(bare), &free);
-            free = free.saturating_sub(&fits);
-            out += fits.map(|x| x.allocation_role.clone_from(&r.allocation_role));
-        }
-        out
-    }
-
-    fn allocate_to(&mut self, fw: &F, agent: &A, res: &Resources) {
-        let Some(a) = self.agents.get_mut(agent) else {
-            return;
-        };
-        if res.is_empty() {
-            return;
-        }
-        a.allocated += res.clone();
-        *a.by_framework.entry(fw.clone()).or_default() += res.clone();
-        self.account(fw, res, true);
-    }
-
-    fn release(&mut self, fw: &F, agent: &A, res: &Resources) {
-        let Some(a) = self.agents.get_mut(agent) else {
-            return;
-        };
+    /// Applies an offer operation (RESERVE, UNRESERVE, CREATE, DESTROY, GROW, SHRINK) to
+    /// resources `fw` holds on `agent`: `from` (with its allocation role) becomes `to`
+    /// (with its allocation role) in the framework's allocation and in the agent's total.
+    /// Fails, changing nothing, unless the framework holds all of `from` there.
+    pub fn convert_allocated(
+        &mut self,
+        fw: &F,
+        agent: &A,
+        from: &Resources,
+        to: &Resources,
+    ) -> Result<(), String> {
+        let a = self
+            .agents
+            .get(agent)
+            .ok_or_else(|| format!("unknown agent {agent:?}"))?;
         let held = a.by_framework.get(fw).cloned().unwrap_or_default();
-        // Only what the framework actually holds can be released (never double-free).
-        let res = intersection(&held, res);
-        if res.is_empty() {
+        if !held.contains(from) {
+            return Err(format!(
+                "the framework does not hold {from} on agent {agent:?}"
+            ));
+        }
+        self.release(fw, agent, from);
+        self.replace_total(
+            agent,
+            &from.without_allocation_role(),
+            &to.without_allocation_role(),
+        );
+        self.allocate_to(fw, agent, to);
+        Ok(())
+    }
+
+    /// Applies an operator operation (RESERVE_RESOURCES, UNRESERVE_RESOURCES,
+    /// CREATE_VOLUMES, …) to free resources of `agent`: `from` becomes `to` in its total.
+    /// Fails, changing nothing, unless all of `from` is free (unallocated and unoffered).
+    pub fn convert_free(
+        &mut self,
+        agent: &A,
+        from: &Resources,
+        to: &Resources,
+    ) -> Result<(), String> {
+        if !self.agents.contains_key(agent) {
+            return Err(format!("unknown agent {agent:?}"));
+        }
+        if !self.free(agent).contains(from) {
+            return Err(format!("{from} is not free on agent {agent:?}"));
+        }
+        self.replace_total(agent, from, to);
+        Ok(())
+    }
+
+    /// `total := total - from + to` on one agent, keeping the cluster totals in step.
+    fn replace_total(&mut self, agent: &A, from: &Resources, to: &Resources) {
+        if !self.agents.contains_key(agent) {
             return;
         }
-        a.allocated = a.allocated.saturating_sub(&res);
-        let left = held.saturating_sub(&res);
-        if left.is_empty() {
-            a.by_framework.remove(fw);
+        self.pool_remove(agent);
+        self.count_total(from, false);
+        self.count_total(to, true);
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.total = a.total.saturating_sub(from) + to.clone();
+            a.free = a
+                .total
+                .saturating_sub(&a.allocated.without_allocation_role());
+        }
+        self.pool_add(agent);
+        self.free_grew(agent);
+        self.rebuild_sorters();
+    }
+
+    /// Adds (or removes) an agent total to the cluster and reservation counters.
+    fn count_total(&mut self, total: &Resources, add: bool) {
+        let q = total.scalar_totals();
+        if add {
+            crate::quota::add_into(&mut self.total, &q);
         } else {
-            a.by_framework.insert(fw.clone(), left);
+            crate::quota::sub_from(&mut self.total, &q);
         }
-        self.account(fw, &res, false);
-    }
-
-    /// Mirrors an allocation (`add`) or release into the role and framework sorters.
-    fn account(&mut self, fw: &F, res: &Resources, add: bool) {
-        let roles: BTreeSet<String> = res
-            .iter()
-            .filter_map(|r| r.allocation_role.clone())
-            .collect();
-        for role in roles {
-            let q = res.allocated_to(&role).scalar_totals();
+        for (role, q) in reserved_by_role(total) {
+            let slot = self.reserved.entry(role.clone()).or_default();
             if add {
-                self.track_role(&role);
-                if let Some(s) = self.role_frameworks.get_mut(&role) {
-                    s.add(fw.clone(), 1.0);
-                }
-            }
-            self.roles.update(&role, &q, add, &self.total);
-            if let Some(s) = self.role_frameworks.get_mut(&role) {
-                s.update(fw, &q, add, &self.total);
-            }
-            if !add {
-                let subscribed = self
-                    .frameworks
-                    .get(fw)
-                    .is_some_and(|f| f.roles.contains(&role));
-                if !subscribed {
-                    self.untrack_framework_role(fw, &role);
+                crate::quota::add_into(slot, &q);
+            } else {
+                crate::quota::sub_from(slot, &q);
+                if slot.is_empty() {
+                    self.reserved.remove(&role);
                 }
             }
         }
     }
 
-    fn track_role(&mut self, role: &str) {
-        if !self.roles.contains(&role.to_string()) {
-            let weight = self.weights.get(role).copied().unwrap_or(1.0);
-            self.roles.add(role.to_string(), weight);
-        }
-        self.role_frameworks.entry(role.to_string()).or_default();
+    fn role_idx(&mut self, role: &str) -> u32 {
+        let n = self.role_ids.len() as u32;
+        *self.role_ids.entry(role.to_string()).or_insert(n)
     }
+}
 
-    /// Drops `fw` from the role's sorter once it holds nothing there, and the role once
-    /// it has neither frameworks nor allocations.
-    fn untrack_framework_role(&mut self, fw: &F, role: &str) {
-        let Some(s) = self.role_frameworks.get_mut(role) else {
-            return;
-        };
-        if !s.allocated(fw).is_empty() {
-            return; // still holds resources in this role; stays in the sorter until released
-        }
-        s.remove(fw);
-        let role_key = role.to_string();
-        if s.is_empty() && self.roles.allocated(&role_key).is_empty() {
-            self.role_frameworks.remove(role);
-            self.roles.remove(&role_key);
+/// Scalar quantities of reserved entries, by the role they are reserved for.
+fn reserved_by_role(res: &Resources) -> BTreeMap<String, Quantities> {
+    let mut out: BTreeMap<String, Quantities> = BTreeMap::new();
+    for r in res.iter().filter(|r| r.is_reserved()) {
+        if let Some(q) = r.as_scalar() {
+            *out.entry(r.role().to_string())
+                .or_default()
+                .entry(r.name.clone())
+                .or_insert(Scalar::ZERO) += q;
         }
     }
-
-    fn rebuild_sorters(&mut self) {
-        self.roles.rebuild(&self.total);
-        for s in self.role_frameworks.values_mut() {
-            s.rebuild(&self.total);
-        }
-    }
+    out
 }

@@ -172,6 +172,10 @@ impl Run {
                 suppressed,
                 active,
             } => {
+                // Filters live with the subscription: leaving a role drops them.
+                let kept = roles_of(&roles);
+                self.filters
+                    .retain(|(fw, _, role), _| *fw != id || kept.contains(role));
                 self.a
                     .add_framework(id, &roles_of(&roles), &roles_of(&suppressed), active);
             }
@@ -252,7 +256,7 @@ impl Run {
         };
         let until = filter.map(|s| self.now + f64::from(s));
         if let Some(until) = until {
-            if self.a.has_framework(&x.framework)
+            if self.a.is_subscribed(&x.framework, &x.role)
                 && !res.is_empty()
                 && self.a.agents().contains(&x.agent)
             {

@@ -60,7 +60,33 @@ impl<F: Key, A: Key> Allocator<F, A> {
 
     /// A role's weight.
     pub fn weight(&self, role: &str) -> f64 {
-        self.weights.get(role).copied().unwrap_or(1.0)
+        self.roles.weight(role)
+    }
+
+    /// Every weight that was set.
+    pub fn weights(&self) -> &BTreeMap<String, f64> {
+        self.roles.weights()
+    }
+
+    /// A role's quota (default: none).
+    pub fn quota(&self, role: &str) -> crate::Quota {
+        self.quotas.get(role).cloned().unwrap_or_default()
+    }
+
+    /// Every role with a quota.
+    pub fn quotas(&self) -> &BTreeMap<String, crate::Quota> {
+        &self.quotas
+    }
+
+    /// Scalars counted against a role's quota (subtree allocations and unallocated
+    /// reservations).
+    pub fn quota_consumed(&self, role: &str) -> BTreeMap<String, Scalar> {
+        self.consumed(role)
+    }
+
+    /// Scalars reserved for each role across agents.
+    pub fn reservations(&self) -> &BTreeMap<String, BTreeMap<String, Scalar>> {
+        &self.reserved
     }
 
     /// Roles known to the allocator (subscribed to or holding resources).
@@ -70,8 +96,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
 
     /// A role's weighted dominant share and its allocated scalars.
     pub fn role_share(&self, role: &str) -> (f64, BTreeMap<String, Scalar>) {
-        let r = role.to_string();
-        (self.roles.share(&r), self.roles.allocated(&r))
+        (self.roles.share(role), self.roles.allocated(role))
     }
 
     /// Whether the agent is known and active.
@@ -114,6 +139,12 @@ impl<F: Key, A: Key> Allocator<F, A> {
                     a.allocated, a.total
                 ));
             }
+            if a.free
+                != a.total
+                    .saturating_sub(&a.allocated.without_allocation_role())
+            {
+                return Err(format!("agent {id:?}: free {} is stale", a.free));
+            }
             let sum = a
                 .by_framework
                 .values()
@@ -140,7 +171,50 @@ impl<F: Key, A: Key> Allocator<F, A> {
             }
         }
         self.check_totals()?;
+        self.check_quota_books()?;
         self.check_sorters(&by_role, &by_role_fw)
+    }
+
+    fn check_quota_books(&self) -> Result<(), String> {
+        let mut reserved: BTreeMap<String, BTreeMap<String, Scalar>> = BTreeMap::new();
+        let mut used: BTreeMap<String, BTreeMap<String, Scalar>> = BTreeMap::new();
+        let mut pool = BTreeMap::new();
+        for a in self.agents.values() {
+            for (role, q) in super::reserved_by_role(&a.total) {
+                add_into(reserved.entry(role).or_default(), &q);
+            }
+            for (role, q) in super::reserved_by_role(&a.allocated) {
+                add_into(used.entry(role).or_default(), &q);
+            }
+            if a.active {
+                add_into(
+                    &mut pool,
+                    &a.free.unreserved().non_revocable().scalar_totals(),
+                );
+            }
+        }
+        let clean = |m: &mut BTreeMap<String, BTreeMap<String, Scalar>>| {
+            m.values_mut()
+                .for_each(|q| q.retain(|_, v| *v > Scalar::ZERO));
+            m.retain(|_, q| !q.is_empty());
+        };
+        clean(&mut reserved);
+        clean(&mut used);
+        pool.retain(|_, v: &mut Scalar| *v > Scalar::ZERO);
+        if reserved != self.reserved || used != self.reserved_allocated {
+            return Err(format!(
+                "reservation counters {:?}/{:?} != agents {reserved:?}/{used:?}",
+                self.reserved, self.reserved_allocated
+            ));
+        }
+        if let Some(p) = &self.pool {
+            let mut p = p.clone();
+            p.retain(|_, v| *v > Scalar::ZERO);
+            if p != pool {
+                return Err(format!("headroom pool {p:?} != agents {pool:?}"));
+            }
+        }
+        Ok(())
     }
 
     fn check_totals(&self) -> Result<(), String> {
@@ -181,7 +255,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
                 return Err(format!("framework sorter {role}/{fw:?}: {got:?} != {q:?}"));
             }
         }
-        for role in self.roles.iter() {
+        for role in self.roles.leaves() {
             if !self.roles.allocated(role).is_empty() && !by_role.contains_key(role) {
                 return Err(format!("role sorter {role} holds phantom allocation"));
             }

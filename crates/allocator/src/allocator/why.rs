@@ -1,0 +1,277 @@
+//! "Why pending?": what the last full cycle saw on each agent for each role (offered,
+//! or the reason nothing was), and explanations with hints built from it and from the
+//! current state (quotas, filters, suppression).
+
+use super::{Allocator, Key};
+use crate::roles::self_and_ancestors;
+use std::collections::BTreeMap;
+use strata_resources::Scalar;
+
+/// The outcome for one role on one agent (or for an agent as a whole).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    Offered,
+    AgentInactive,
+    NothingFree,
+    ReservedForOthers,
+    BelowMinimum,
+    QuotaLimit,
+    QuotaHeadroom,
+    AllFiltered,
+    NoEligibleFramework,
+}
+
+impl Reason {
+    /// A stable snake_case name for the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Offered => "offered",
+            Reason::AgentInactive => "agent_inactive",
+            Reason::NothingFree => "nothing_free",
+            Reason::ReservedForOthers => "reserved_for_other_roles",
+            Reason::BelowMinimum => "below_min_allocatable",
+            Reason::QuotaLimit => "quota_limit",
+            Reason::QuotaHeadroom => "quota_headroom",
+            Reason::AllFiltered => "filtered",
+            Reason::NoEligibleFramework => "no_eligible_framework",
+        }
+    }
+}
+
+/// Per-role outcome counts of the last full cycle (agents per reason).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoleReport {
+    pub agents: BTreeMap<Reason, u64>,
+}
+
+/// What the last full cycle saw.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pending {
+    /// When the cycle ran (`None` before the first one).
+    pub at: Option<f64>,
+    pub agents: u64,
+    /// Agents skipped as a whole (inactive, nothing free), per reason.
+    pub skipped: BTreeMap<Reason, u64>,
+    pub roles: BTreeMap<String, RoleReport>,
+}
+
+/// Collects a [`Pending`] during a cycle.
+pub(super) struct Recorder {
+    pending: Pending,
+}
+
+impl Recorder {
+    pub(super) fn new(now: f64, agents: usize) -> Self {
+        Self {
+            pending: Pending {
+                at: Some(now),
+                agents: agents as u64,
+                ..Pending::default()
+            },
+        }
+    }
+
+    pub(super) fn agent(&mut self, reason: Reason) {
+        *self.pending.skipped.entry(reason).or_insert(0) += 1;
+    }
+
+    pub(super) fn role(&mut self, role: &str, reason: Reason) {
+        let report = match self.pending.roles.get_mut(role) {
+            Some(r) => r,
+            None => self.pending.roles.entry(role.to_string()).or_default(),
+        };
+        *report.agents.entry(reason).or_insert(0) += 1;
+    }
+
+    pub(super) fn finish(self) -> Pending {
+        self.pending
+    }
+}
+
+/// An answer to "why is this role or framework not getting (more) offers?".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    /// Agents of the last full cycle per outcome (offered or why not).
+    pub outcomes: BTreeMap<Reason, u64>,
+    /// Agents on which roles earlier in fair-share order took everything first.
+    pub taken_by_others: u64,
+    /// Agents in the last full cycle.
+    pub agents: u64,
+    /// Human sentences, most actionable first: what blocks and what would help.
+    pub hints: Vec<String>,
+}
+
+fn fmt_q(q: f64) -> String {
+    let s = format!("{q:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+impl<F: Key, A: Key> Allocator<F, A> {
+    /// What the last full cycle saw.
+    pub fn pending(&self) -> &Pending {
+        &self.pending
+    }
+
+    /// Why `role` got what it got in the last full cycle, with hints.
+    pub fn explain_role(&self, role: &str) -> Explanation {
+        let report = self.pending.roles.get(role).cloned().unwrap_or_default();
+        let skipped: u64 = self.pending.skipped.values().sum();
+        let seen: u64 = report.agents.values().sum();
+        let taken = self.pending.agents.saturating_sub(skipped + seen);
+        let mut hints = Vec::new();
+        if self.subscribers.get(role).copied().unwrap_or(0) == 0 {
+            hints.push(format!("no framework is subscribed to role '{role}'"));
+        }
+        self.quota_hints(role, &report, &mut hints);
+        let count = |r: Reason| report.agents.get(&r).copied().unwrap_or(0);
+        if count(Reason::AllFiltered) > 0 {
+            hints.push(format!(
+                "every eligible framework of '{role}' declined {} agent(s) with a filter; they are offered again when the filters expire or the framework sends REVIVE",
+                count(Reason::AllFiltered)
+            ));
+        }
+        if count(Reason::NoEligibleFramework) > 0 {
+            hints.push(format!(
+                "the frameworks of '{role}' are suppressed or disconnected"
+            ));
+        }
+        if count(Reason::ReservedForOthers) > 0 {
+            hints.push(format!(
+                "on {} agent(s) everything free is reserved for other roles",
+                count(Reason::ReservedForOthers)
+            ));
+        }
+        if count(Reason::BelowMinimum) > 0 {
+            hints.push(format!(
+                "on {} agent(s) what '{role}' may have is below the minimum allocatable resources",
+                count(Reason::BelowMinimum)
+            ));
+        }
+        if taken > 0 {
+            hints.push(format!(
+                "on {taken} agent(s) roles with a lower weighted share took the free resources first ('{role}' has share {:.3} at weight {}); raising its weight moves it ahead",
+                self.roles.share(role),
+                fmt_q(self.roles.weight(role))
+            ));
+        }
+        self.cluster_hints(&mut hints);
+        Explanation {
+            outcomes: report.agents,
+            taken_by_others: taken,
+            agents: self.pending.agents,
+            hints,
+        }
+    }
+
+    /// Why `fw` got what it got: its own state (inactive, suppressed, its filters) and
+    /// the explanation of each of its roles. `None` for an unknown framework.
+    pub fn explain_framework(
+        &self,
+        fw: &F,
+    ) -> Option<(Vec<String>, BTreeMap<String, Explanation>)> {
+        let f = self.frameworks.get(fw)?;
+        let mut hints = Vec::new();
+        if !f.active {
+            hints.push("the framework is disconnected (inactive): it gets no offers until it subscribes again".to_string());
+        }
+        for role in &f.suppressed {
+            hints.push(format!(
+                "the framework suppressed offers for role '{role}'; REVIVE resumes them"
+            ));
+        }
+        for role in &f.roles {
+            let Some(ridx) = self.role_ids.get(role) else {
+                continue;
+            };
+            let filtered = self
+                .agents
+                .values()
+                .filter(|a| a.filters.get(ridx).is_some_and(|s| s.has(f.idx)))
+                .count();
+            if filtered > 0 {
+                hints.push(format!(
+                    "the framework holds refusal filters for {filtered} agent(s) in role '{role}' (declined offers); REVIVE clears them"
+                ));
+            }
+        }
+        let roles = f
+            .roles
+            .iter()
+            .map(|r| (r.clone(), self.explain_role(r)))
+            .collect();
+        Some((hints, roles))
+    }
+
+    fn quota_hints(&self, role: &str, report: &super::RoleReport, hints: &mut Vec<String>) {
+        let count = |r: Reason| report.agents.get(&r).copied().unwrap_or(0);
+        if count(Reason::QuotaLimit) > 0 {
+            for r in self_and_ancestors(role) {
+                let Some(q) = self.quotas.get(r) else {
+                    continue;
+                };
+                let consumed = self.consumed(r);
+                for (name, limit) in &q.limits {
+                    let c = consumed.get(name).copied().unwrap_or(Scalar::ZERO);
+                    if c >= *limit {
+                        hints.push(format!(
+                            "role '{r}' reached its quota limit on {name}: {} of {} consumed; raise the limit to get more",
+                            fmt_q(c.as_f64()),
+                            fmt_q(limit.as_f64())
+                        ));
+                    }
+                }
+            }
+        }
+        if count(Reason::QuotaHeadroom) > 0 {
+            for (r, left) in self.required_headroom() {
+                if crate::roles::is_self_or_descendant(role, &r) {
+                    continue;
+                }
+                let owed: Vec<String> = left
+                    .iter()
+                    .filter(|(_, v)| **v > Scalar::ZERO)
+                    .map(|(n, v)| format!("{n}:{}", fmt_q(v.as_f64())))
+                    .collect();
+                if !owed.is_empty() {
+                    hints.push(format!(
+                        "free capacity is held back for the unmet guarantee of role '{r}' ({} still owed); lowering that guarantee or adding capacity would help",
+                        owed.join(";")
+                    ));
+                }
+            }
+        }
+    }
+
+    fn cluster_hints(&self, hints: &mut Vec<String>) {
+        let skipped = |r: Reason| self.pending.skipped.get(&r).copied().unwrap_or(0);
+        if skipped(Reason::AgentInactive) > 0 {
+            hints.push(format!(
+                "{} agent(s) are deactivated, draining or disconnected",
+                skipped(Reason::AgentInactive)
+            ));
+        }
+        if skipped(Reason::NothingFree) > 0 {
+            let mut allocated = BTreeMap::new();
+            for a in self.agents.values() {
+                crate::quota::add_into(&mut allocated, &a.allocated.scalar_totals());
+            }
+            let used: Vec<String> = ["cpus", "mem", "disk", "gpus"]
+                .iter()
+                .filter_map(|n| {
+                    let t = self.total.get(*n)?;
+                    let u = allocated.get(*n).copied().unwrap_or(Scalar::ZERO);
+                    Some(format!(
+                        "{n} {} of {}",
+                        fmt_q(u.as_f64()),
+                        fmt_q(t.as_f64())
+                    ))
+                })
+                .collect();
+            hints.push(format!(
+                "{} agent(s) have nothing free (allocated or offered: {})",
+                skipped(Reason::NothingFree),
+                used.join(", ")
+            ));
+        }
+    }
+}
