@@ -332,6 +332,25 @@ impl<F: Key, A: Key> Allocator<F, A> {
         Ok(())
     }
 
+    /// Sets several roles' quotas at once (all or nothing), validated as a whole.
+    pub fn set_quotas(&mut self, quotas: Vec<(String, Quota)>) -> Result<(), String> {
+        let mut next = self.quotas.clone();
+        for (role, quota) in quotas {
+            quota
+                .validate()
+                .map_err(|e| format!("role '{role}': {e}"))?;
+            if quota.is_empty() {
+                next.remove(&role);
+            } else {
+                next.insert(role, quota);
+            }
+        }
+        crate::quota::validate_tree(&next)?;
+        self.quotas = next;
+        self.refresh_pool();
+        Ok(())
+    }
+
     // ----- resource flow ------------------------------------------------------------
 
     /// Records resources as in use by `fw` on `agent` without an offer (recovered tasks).

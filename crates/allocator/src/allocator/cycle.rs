@@ -60,8 +60,21 @@ impl<F: Key, A: Key> Allocator<F, A> {
         let mut out = Vec::new();
         let mut order = self.roles.order();
         if self.any_unmet_guarantee() {
+            if let Some(r) = rec.as_deref_mut() {
+                r.guarantee_stage = true;
+            }
             for agent in agents {
-                self.allocate_agent(now, agent, Stage::Guarantees, &mut order, &mut out, None);
+                self.allocate_agent(
+                    now,
+                    agent,
+                    Stage::Guarantees,
+                    &mut order,
+                    &mut out,
+                    rec.as_deref_mut(),
+                );
+            }
+            if let Some(r) = rec.as_deref_mut() {
+                r.guarantee_stage = false;
             }
         }
         for agent in agents {
@@ -102,6 +115,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             return;
         }
         let mut changed = false;
+        let key = agent_key(agent);
         for role in order.iter() {
             let Some(state) = self.agents.get(agent) else {
                 return;
@@ -119,12 +133,12 @@ impl<F: Key, A: Key> Allocator<F, A> {
             match self.offer_for(now, agent, role, stage) {
                 Err(reason) => {
                     if let Some(r) = rec.as_deref_mut() {
-                        r.role(role, reason);
+                        r.role(key, role, reason);
                     }
                 }
                 Ok((fw, granted)) => {
                     if let Some(r) = rec.as_deref_mut() {
-                        r.role(role, Reason::Offered);
+                        r.role(key, role, Reason::Offered);
                     }
                     self.allocate_to(&fw, agent, &granted);
                     changed = true;
@@ -369,6 +383,14 @@ impl<F: Key, A: Key> Allocator<F, A> {
             Reason::QuotaHeadroom
         }
     }
+}
+
+/// A stable hash of an agent id, for the recorder's bookkeeping.
+fn agent_key<A: Key>(agent: &A) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    agent.hash(&mut h);
+    h.finish()
 }
 
 fn allocatable(config: &super::Config, res: &Resources) -> bool {

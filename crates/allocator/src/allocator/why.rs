@@ -55,9 +55,13 @@ pub struct Pending {
     pub roles: BTreeMap<String, RoleReport>,
 }
 
-/// Collects a [`Pending`] during a cycle.
+/// Collects a [`Pending`] during a cycle. Offers of the guarantee stage are recorded
+/// too; the fair stage does not count again a (agent, role) offered before.
 pub(super) struct Recorder {
     pending: Pending,
+    /// Whether the current stage is the guarantee stage (only offers are recorded).
+    pub(super) guarantee_stage: bool,
+    offered_early: std::collections::HashSet<(u64, String)>,
 }
 
 impl Recorder {
@@ -68,14 +72,27 @@ impl Recorder {
                 agents: agents as u64,
                 ..Pending::default()
             },
+            guarantee_stage: false,
+            offered_early: std::collections::HashSet::new(),
         }
     }
 
     pub(super) fn agent(&mut self, reason: Reason) {
-        *self.pending.skipped.entry(reason).or_insert(0) += 1;
+        if !self.guarantee_stage {
+            *self.pending.skipped.entry(reason).or_insert(0) += 1;
+        }
     }
 
-    pub(super) fn role(&mut self, role: &str, reason: Reason) {
+    /// Records the outcome for `role` on the agent whose hash is `agent`.
+    pub(super) fn role(&mut self, agent: u64, role: &str, reason: Reason) {
+        if self.guarantee_stage {
+            if reason != Reason::Offered {
+                return;
+            }
+            self.offered_early.insert((agent, role.to_string()));
+        } else if self.offered_early.contains(&(agent, role.to_string())) {
+            return;
+        }
         let report = match self.pending.roles.get_mut(role) {
             Some(r) => r,
             None => self.pending.roles.entry(role.to_string()).or_default(),
@@ -117,9 +134,16 @@ impl<F: Key, A: Key> Allocator<F, A> {
         let report = self.pending.roles.get(role).cloned().unwrap_or_default();
         let skipped: u64 = self.pending.skipped.values().sum();
         let seen: u64 = report.agents.values().sum();
-        let taken = self.pending.agents.saturating_sub(skipped + seen);
+        let subscribed = self.subscribers.get(role).copied().unwrap_or(0) > 0;
+        // Agents the role was not asked about although they had something free: roles
+        // earlier in fair-share order took it all (only meaningful with subscribers).
+        let taken = if subscribed {
+            self.pending.agents.saturating_sub(skipped + seen)
+        } else {
+            0
+        };
         let mut hints = Vec::new();
-        if self.subscribers.get(role).copied().unwrap_or(0) == 0 {
+        if !subscribed {
             hints.push(format!("no framework is subscribed to role '{role}'"));
         }
         self.quota_hints(role, &report, &mut hints);

@@ -1,0 +1,162 @@
+//! Hierarchical roles and quota in the allocation cycle: subtrees compete as a whole,
+//! parents' reservations reach their children, limits cap offers (nested too),
+//! guarantees hold headroom back from other roles and are served first, and the
+//! "why pending?" explanations name the cause.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use strata_allocator::{Quota, Reason};
+use strata_resources::Scalar;
+
+fn cpus(v: f64) -> BTreeMap<String, Scalar> {
+    BTreeMap::from([("cpus".to_string(), Scalar::from_f64(v))])
+}
+
+fn limit(v: f64) -> Quota {
+    Quota {
+        guarantees: BTreeMap::new(),
+        limits: cpus(v),
+    }
+}
+
+fn guarantee(v: f64) -> Quota {
+    Quota {
+        guarantees: cpus(v),
+        limits: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn subtrees_share_fairly_as_a_whole() {
+    // eng has two children, ops one: eng as a whole gets half, not two thirds.
+    let agents: Vec<(&'static str, &str)> = (0..12)
+        .map(|i| {
+            (
+                &*Box::leak(format!("a{i:02}").into_boxed_str()),
+                "cpus:1;mem:10",
+            )
+        })
+        .collect();
+    let mut a = with_agents(&agents);
+    add_fw(&mut a, "web", &["eng/web"]);
+    add_fw(&mut a, "batch", &["eng/batch"]);
+    add_fw(&mut a, "ops", &["ops"]);
+    let out = cycle(&mut a, 0.0);
+    let count = |p: &str| out.iter().filter(|l| l.contains(p)).count();
+    assert_eq!((count("/eng/"), count("/ops ")), (6, 6), "{out:?}");
+    assert_eq!((count("/eng/web"), count("/eng/batch")), (3, 3), "{out:?}");
+}
+
+#[test]
+fn a_parents_reservation_is_offered_to_its_children_only() {
+    let mut a = with_agents(&[("a1", "cpus(eng):2;mem(eng):64")]);
+    add_fw(&mut a, "other", &["ops"]);
+    add_fw(&mut a, "web", &["eng/web"]);
+    assert_eq!(
+        cycle(&mut a, 0.0),
+        ["web@a1/eng/web cpus(eng):2;mem(eng):64"]
+    );
+}
+
+#[test]
+fn a_limit_caps_offers_and_why_says_so() {
+    let mut a = with_agents(&[("a1", "cpus:4;mem:400")]);
+    a.set_quota("eng", limit(1.5)).unwrap();
+    add_fw(&mut a, "f", &["eng"]);
+    assert_eq!(cycle(&mut a, 0.0), ["f@a1/eng cpus:1.5;mem:400"]);
+    assert!(cycle(&mut a, 1.0).is_empty());
+    let e = a.explain_role("eng");
+    assert_eq!(e.outcomes.get(&Reason::QuotaLimit), Some(&1), "{e:?}");
+    assert!(
+        e.hints
+            .iter()
+            .any(|h| h.contains("reached its quota limit on cpus: 1.5 of 1.5")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_parents_limit_caps_its_children_together() {
+    let mut a = with_agents(&[("a1", "cpus:2;mem:100"), ("a2", "cpus:2;mem:100")]);
+    a.set_quota("eng", limit(3.0)).unwrap();
+    add_fw(&mut a, "web", &["eng/web"]);
+    add_fw(&mut a, "batch", &["eng/batch"]);
+    cycle(&mut a, 0.0);
+    assert_eq!(a.quota_consumed("eng")["cpus"], Scalar::from_f64(3.0));
+    assert!(
+        a.set_quota("eng/web", limit(4.0)).is_err(),
+        "child above parent's limit"
+    );
+}
+
+#[test]
+fn a_guarantee_holds_headroom_and_is_served_first() {
+    let mut a = with_agents(&[("a1", "cpus:2;mem:100"), ("a2", "cpus:2;mem:100")]);
+    a.set_quota("ops", guarantee(3.0)).unwrap();
+    add_fw(&mut a, "dev", &["dev"]);
+    // 4 cpus, 3 owed to ops: dev gets 1 (and the memory, which nobody is owed).
+    let out = cycle(&mut a, 0.0);
+    assert_eq!(out, ["dev@a1/dev cpus:1;mem:100", "dev@a2/dev mem:100"]);
+    assert!(cycle(&mut a, 0.5).is_empty(), "the rest stays held");
+    let e = a.explain_role("dev");
+    assert!(e.outcomes.contains_key(&Reason::QuotaHeadroom), "{e:?}");
+    assert!(
+        e.hints
+            .iter()
+            .any(|h| h.contains("'ops' (cpus:3 still owed)")),
+        "{e:?}"
+    );
+    add_fw(&mut a, "ops", &["ops"]);
+    cycle(&mut a, 1.0);
+    assert!(a
+        .explain_role("ops")
+        .outcomes
+        .contains_key(&Reason::Offered));
+    assert_eq!(a.quota_consumed("ops"), cpus(3.0), "the 3 held cpus");
+}
+
+#[test]
+fn invalid_quotas_are_refused_whole() {
+    let mut a = with_agents(&[("a1", "cpus:4;mem:400")]);
+    let bad = Quota {
+        guarantees: cpus(2.0),
+        limits: cpus(1.0),
+    };
+    assert!(a.set_quota("eng", bad).is_err());
+    let batch = vec![
+        ("eng".to_string(), guarantee(1.0)),
+        ("eng/web".to_string(), guarantee(2.0)),
+    ];
+    assert!(a.set_quotas(batch).unwrap_err().contains("children"));
+    assert!(a.quotas().is_empty());
+    let ok = vec![
+        ("eng".to_string(), guarantee(2.0)),
+        ("eng/web".to_string(), guarantee(2.0)),
+    ];
+    a.set_quotas(ok).unwrap();
+    assert_eq!(a.quotas().len(), 2);
+}
+
+#[test]
+fn why_a_framework_names_its_filters_and_suppression() {
+    let mut a = with_agents(&[("a1", SMALL_AGENT), ("a2", SMALL_AGENT)]);
+    add_fw(&mut a, "f", &["r", "s"]);
+    cycle(&mut a, 0.0);
+    decline(&mut a, "f", "a1", Some(100.0));
+    a.suppress(&"f", &roles(&["s"]));
+    cycle(&mut a, 1.0);
+    let (hints, per_role) = a.explain_framework(&"f").unwrap();
+    let text = hints.join("\n");
+    assert!(text.contains("suppressed offers for role 's'"), "{text}");
+    assert!(
+        text.contains("refusal filters for 1 agent(s) in role 'r'"),
+        "{text}"
+    );
+    assert!(per_role.contains_key("r") && per_role.contains_key("s"));
+    assert!(a.explain_framework(&"nobody").is_none());
+}
+
+const SMALL_AGENT: &str = "cpus:1;mem:100";
