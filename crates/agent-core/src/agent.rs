@@ -22,6 +22,8 @@ pub struct Agent {
     pub(crate) containers: HashMap<ContainerId, (FrameworkId, ExecutorId)>,
     pub(crate) conns: HashMap<ConnId, (FrameworkId, ExecutorId)>,
     pub(crate) total: Resources,
+    /// The configured resources (`total` without dynamic reservations and volumes).
+    pub(crate) base_total: Resources,
     pub(crate) start_time: f64,
     pub(crate) counters: Counters,
     next_container: u64,
@@ -57,6 +59,7 @@ impl Agent {
             streams: BTreeMap::new(),
             containers: HashMap::new(),
             conns: HashMap::new(),
+            base_total: total.clone(),
             total,
             start_time: now,
             counters: Counters::default(),
@@ -161,6 +164,7 @@ impl Agent {
                 }
             }
             ToAgent::ReconcileTasks(r) => self.reconcile_tasks(now, r, out),
+            ToAgent::CheckpointResources(c) => self.checkpoint_resources(c, out),
             ToAgent::Ping => out.push(Effect::Master(Box::new(ToMaster::Pong))),
             ToAgent::Shutdown(s) => out.push(Effect::Shutdown { message: s.message }),
         }
@@ -205,6 +209,7 @@ impl Agent {
             frameworks,
             executors,
             tasks,
+            checkpointed_resources: self.checkpointed_wire(),
         }
     }
 

@@ -59,6 +59,10 @@ pub enum CheckpointOp {
     RemoveFramework {
         framework_id: FrameworkId,
     },
+    /// The complete set of dynamic reservations and persistent volumes (replaces the last).
+    Resources {
+        resources: Vec<strata_api::WireResource>,
+    },
 }
 
 /// A task as read back from its checkpoint.

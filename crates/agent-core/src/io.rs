@@ -132,4 +132,6 @@ pub enum Effect {
     BlackBox(Box<crate::blackbox::BlackBox>),
     /// Write a checkpoint durably before carrying out any later effect.
     Checkpoint(Box<crate::checkpoint::CheckpointOp>),
+    /// Create, remove or link a persistent volume's directory.
+    Volume(crate::volumes::VolumeOp),
 }

@@ -130,6 +130,7 @@ impl Agent {
             }
             Some(ExecutorPhase::Running) => {
                 self.checkpoint_tasks(&fid, &eid, &tasks, out);
+                self.link_existing(&fid, &eid, &tasks, out);
                 self.deliver(&fid, &eid, tasks, out)
             }
             Some(
@@ -138,6 +139,7 @@ impl Agent {
                 | ExecutorPhase::Recovering { .. },
             ) => {
                 self.checkpoint_tasks(&fid, &eid, &tasks, out);
+                self.link_existing(&fid, &eid, &tasks, out);
                 if let Some(ex) = self
                     .frameworks
                     .get_mut(&fid)
@@ -221,7 +223,22 @@ impl Agent {
             out.push(Effect::Checkpoint(Box::new(op)));
             self.checkpoint_tasks(fid, &info.executor_id, &queued, out);
         }
+        self.link_volumes(&spec.directory, &spec.kind, Some(&info), &queued, out);
         out.push(Effect::Launch(Box::new(spec)));
+    }
+
+    /// Volume links for tasks given to an executor that already has a sandbox.
+    fn link_existing(
+        &self,
+        fid: &FrameworkId,
+        eid: &ExecutorId,
+        tasks: &[TaskInfo],
+        out: &mut Vec<Effect>,
+    ) {
+        let ex = self.frameworks.get(fid).and_then(|f| f.executors.get(eid));
+        if let Some(ex) = ex {
+            self.link_volumes(&ex.directory, &ex.kind, None, tasks, out);
+        }
     }
 
     fn executor_env(

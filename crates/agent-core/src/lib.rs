@@ -16,6 +16,7 @@ mod launch;
 mod state;
 mod updates;
 pub mod views;
+pub mod volumes;
 
 pub use agent::Agent;
 pub use config::Config;

@@ -114,7 +114,7 @@ pub fn state(a: &Agent) -> Value {
         "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
         "resources": flat(&a.total), "reserved_resources": a.total.reserved_by_role_flat(),
         "unreserved_resources": flat(&a.total.unreserved()),
-        "reserved_resources_full": a.total.reserved().to_wire(WireFormat::Endpoint),
+        "reserved_resources_full": a.total.reserved_by_role_wire(WireFormat::Endpoint),
         "unreserved_resources_full": a.total.unreserved().to_wire(WireFormat::Endpoint),
         "attributes": attributes_to_flat(&attributes),
         "master_connected": a.master_connected,

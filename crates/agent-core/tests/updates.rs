@@ -169,6 +169,7 @@ fn registered_message_from_the_master_also_resends() {
             session: "s2".into(),
             ping_interval_seconds: 3.0,
             master_info: strata_api::MasterInfo {
+                domain: None,
                 id: "m".into(),
                 ip: 0,
                 port: 5050,

@@ -165,7 +165,23 @@ impl Store {
             CheckpointOp::RemoveFramework { framework_id } => {
                 remove_dir(&self.framework_dir(framework_id))
             }
+            CheckpointOp::Resources { resources } => write_json(&self.resources_file(), resources),
         }
+    }
+
+    /// The agent's work dir (the parent of `meta`).
+    pub fn work_dir(&self) -> &Path {
+        self.meta.parent().unwrap_or(&self.meta)
+    }
+
+    /// `meta/resources/resources.json`: the dynamic reservations and persistent volumes.
+    fn resources_file(&self) -> PathBuf {
+        self.meta.join("resources").join("resources.json")
+    }
+
+    /// The checkpointed resources written last (none if never written or unreadable).
+    pub fn load_resources(&self) -> Vec<strata_api::WireResource> {
+        read_json(&self.resources_file()).unwrap_or_default()
     }
 
     /// Reads every checkpointed framework, executor and task (pids not yet resolved).

@@ -285,6 +285,7 @@ impl Shell {
                 let _ = self.outlets.refused.send(Some(message));
             }
             Effect::BlackBox(record) => self.outlets.blackbox.put(*record),
+            Effect::Volume(op) => crate::volumes::apply(self.outlets.store.work_dir(), &op),
             Effect::Checkpoint(op) => {
                 if let Err(e) = self.outlets.store.apply(&op) {
                     // Keep running: the tasks are fine, only their recovery after an agent

@@ -31,6 +31,10 @@ pub struct AgentFlags {
     /// Attributes, Mesos syntax: `rack:r1;zone:a`.
     #[arg(long)]
     pub attributes: Option<String>,
+    /// This agent's domain: JSON `{"fault_domain":{"region":{"name":"r1"},"zone":{"name":"z1"}}}`
+    /// or a file holding it (`file:///path` or a path); carried in offers.
+    #[arg(long)]
+    pub domain: Option<String>,
     /// Seconds an executor has to subscribe after it is started.
     #[arg(long = "executor_registration_timeout", default_value_t = 60.0)]
     pub executor_registration_timeout: f64,
@@ -105,6 +109,7 @@ impl AgentFlags {
             work_dir: work_dir.to_string(),
             resources: None,
             attributes: None,
+            domain: None,
             executor_registration_timeout: 60.0,
             executor_reregistration_timeout: 5.0,
             sandbox_log_max_size: 10 << 20,
@@ -149,6 +154,7 @@ impl AgentFlags {
                 "attributes".into(),
                 self.attributes.clone().unwrap_or_default(),
             ),
+            ("domain".into(), self.domain.clone().unwrap_or_default()),
             ("containerizers".into(), self.containerizers.clone()),
             (
                 "executor_registration_timeout".into(),
@@ -167,6 +173,24 @@ impl AgentFlags {
 }
 
 impl AgentFlags {
+    /// Parsed `--domain` (JSON, or a file holding it).
+    pub fn domain(&self) -> anyhow::Result<Option<serde_json::Value>> {
+        let Some(text) = self.domain.as_deref() else {
+            return Ok(None);
+        };
+        let text = text.trim();
+        let json = if text.starts_with('{') {
+            text.to_string()
+        } else {
+            let path = text.strip_prefix("file://").unwrap_or(text);
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("--domain: cannot read {path}: {e}"))?
+        };
+        strata_api::domain::parse(&json)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
     /// Whether `--containerizers` includes `docker`.
     pub fn docker_enabled(&self) -> bool {
         self.containerizers.split(',').any(|c| c.trim() == "docker")

@@ -18,6 +18,7 @@ mod launcher;
 mod master_link;
 mod recovery;
 mod sandbox_logs;
+mod volumes;
 
 pub use event_loop::Handle;
 pub use flags::AgentFlags;
@@ -95,7 +96,7 @@ fn agent_info(
         resources: resources.to_wire(WireFormat::PostRefinement),
         attributes: attributes.iter().map(|a| a.clone().into()).collect(),
         id: None,
-        domain: None,
+        domain: flags.domain()?,
     })
 }
 
@@ -140,6 +141,7 @@ pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
         clock.now(),
     );
     let store = checkpoint::Store::new(&work_dir);
+    core.recover_resources(&store.load_resources());
     let (recovered, survivors) = recovery::read(&store);
     let mut initial = Vec::new();
     core.recover(recovered, clock.now(), &mut initial);

@@ -65,6 +65,8 @@ struct AgentState<F> {
 struct FrameworkState {
     /// Dense index used by the filter slots (never reused).
     idx: u32,
+    /// REVOCABLE_RESOURCES: may be offered revocable resources.
+    revocable: bool,
     roles: BTreeSet<String>,
     suppressed: BTreeSet<String>,
     active: bool,
@@ -195,6 +197,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             .entry(fw.clone())
             .or_insert_with(|| FrameworkState {
                 idx: next,
+                revocable: false,
                 roles: BTreeSet::new(),
                 suppressed: BTreeSet::new(),
                 active,
@@ -261,6 +264,13 @@ impl<F: Key, A: Key> Allocator<F, A> {
     pub fn set_framework_active(&mut self, fw: &F, active: bool) {
         if let Some(f) = self.frameworks.get_mut(fw) {
             f.active = active;
+        }
+    }
+
+    /// Whether the framework has the REVOCABLE_RESOURCES capability.
+    pub fn set_revocable_capable(&mut self, fw: &F, capable: bool) {
+        if let Some(f) = self.frameworks.get_mut(fw) {
+            f.revocable = capable;
         }
     }
 
@@ -446,6 +456,39 @@ impl<F: Key, A: Key> Allocator<F, A> {
         Ok(())
     }
 
+    /// Replaces an agent's revocable resources (its estimate of idle allocated
+    /// capacity; entries must be flagged revocable). Allocations of revocable resources
+    /// beyond the new estimate are released and returned per framework, for the caller
+    /// to rescind the offers or evict the tasks.
+    pub fn update_revocable(&mut self, agent: &A, revocable: &Resources) -> Vec<(F, Resources)> {
+        let Some(a) = self.agents.get(agent) else {
+            return Vec::new();
+        };
+        let revocable = revocable.filter(|r| r.revocable);
+        let old = a.total.revocable();
+        let mut over = Vec::new();
+        let mut keep = revocable.clone();
+        for (fw, held) in &a.by_framework {
+            let lent = held.revocable();
+            if lent.is_empty() {
+                continue;
+            }
+            let bare = lent.without_allocation_role();
+            let fits = intersection(&bare, &keep);
+            keep = keep.saturating_sub(&fits);
+            let excess = bare.saturating_sub(&fits);
+            if !excess.is_empty() {
+                // Give back the excess with its allocation roles.
+                over.push((fw.clone(), excess_with_roles(&lent, &excess)));
+            }
+        }
+        for (fw, back) in &over {
+            self.release(fw, agent, back);
+        }
+        self.replace_total(agent, &old, &revocable);
+        over
+    }
+
     /// `total := total - from + to` on one agent, keeping the cluster totals in step.
     fn replace_total(&mut self, agent: &A, from: &Resources, to: &Resources) {
         if !self.agents.contains_key(agent) {
@@ -467,7 +510,8 @@ impl<F: Key, A: Key> Allocator<F, A> {
 
     /// Adds (or removes) an agent total to the cluster and reservation counters.
     fn count_total(&mut self, total: &Resources, add: bool) {
-        let q = total.scalar_totals();
+        // Revocable resources are lent, not owned: they count in no share or total.
+        let q = total.non_revocable().scalar_totals();
         if add {
             crate::quota::add_into(&mut self.total, &q);
         } else {
@@ -492,10 +536,24 @@ impl<F: Key, A: Key> Allocator<F, A> {
     }
 }
 
+/// The entries of `held` (with allocation roles) whose bare form makes up `excess`.
+fn excess_with_roles(held: &Resources, excess: &Resources) -> Resources {
+    let mut left = excess.clone();
+    let mut out = Resources::new();
+    for r in held {
+        let mut bare = r.clone();
+        bare.allocation_role = None;
+        let part = intersection(&Resources::from(bare), &left);
+        left = left.saturating_sub(&part);
+        out += part.map(|x| x.allocation_role.clone_from(&r.allocation_role));
+    }
+    out
+}
+
 /// Scalar quantities of reserved entries, by the role they are reserved for.
 fn reserved_by_role(res: &Resources) -> BTreeMap<String, Quantities> {
     let mut out: BTreeMap<String, Quantities> = BTreeMap::new();
-    for r in res.iter().filter(|r| r.is_reserved()) {
+    for r in res.iter().filter(|r| r.is_reserved() && !r.revocable) {
         if let Some(q) = r.as_scalar() {
             *out.entry(r.role().to_string())
                 .or_default()

@@ -10,6 +10,7 @@ use crate::mesos::{
     AgentInfo, ExecutorInfo, FrameworkInfo, KillPolicy, MasterInfo, Task, TaskGroupInfo, TaskInfo,
 };
 use crate::status::{TaskState, TaskStatus};
+use crate::WireResource;
 use serde::{Deserialize, Serialize};
 
 /// Where agents open their session stream.
@@ -36,6 +37,10 @@ pub struct Hello {
     pub executors: Vec<ExecutorInfo>,
     #[serde(default)]
     pub tasks: Vec<Task>,
+    /// Dynamic reservations and persistent volumes the agent holds (what the master sent
+    /// it in `CHECKPOINT_RESOURCES`); `agent_info.resources` are its configured ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpointed_resources: Vec<WireResource>,
 }
 
 /// First message on the stream.
@@ -117,6 +122,15 @@ pub struct ReconcileTasks {
     pub task_ids: Vec<TaskId>,
 }
 
+/// The complete set of dynamic reservations and persistent volumes the agent must hold
+/// (post-refinement format). The agent persists it before handling later messages,
+/// creates the directories of new volumes and removes those of destroyed ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointResources {
+    #[serde(default)]
+    pub resources: Vec<WireResource>,
+}
+
 /// The master refuses or removes this agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShutdownAgent {
@@ -137,6 +151,7 @@ tagged_union! {
             FrameworkMessage(FrameworkMessage) = "FRAMEWORK_MESSAGE", framework_message;
             UpdateFramework(UpdateFramework) = "UPDATE_FRAMEWORK", update_framework;
             ReconcileTasks(ReconcileTasks) = "RECONCILE_TASKS", reconcile_tasks;
+            CheckpointResources(CheckpointResources) = "CHECKPOINT_RESOURCES", checkpoint_resources;
             Shutdown(ShutdownAgent) = "SHUTDOWN", shutdown;
         }
         bare {

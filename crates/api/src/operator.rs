@@ -29,6 +29,8 @@ wire_enum! {
         UnreserveResources = "UNRESERVE_RESOURCES",
         CreateVolumes = "CREATE_VOLUMES",
         DestroyVolumes = "DESTROY_VOLUMES",
+        GrowVolume = "GROW_VOLUME",
+        ShrinkVolume = "SHRINK_VOLUME",
         GetMaintenanceStatus = "GET_MAINTENANCE_STATUS",
         GetMaintenanceSchedule = "GET_MAINTENANCE_SCHEDULE",
         UpdateMaintenanceSchedule = "UPDATE_MAINTENANCE_SCHEDULE",

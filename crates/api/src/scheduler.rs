@@ -6,6 +6,8 @@ use crate::mesos::{
 };
 use crate::status::TaskStatus;
 use serde::{Deserialize, Serialize};
+use strata_resources::wire::WireScalar;
+use strata_resources::WireResource;
 
 /// SUBSCRIBE payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,9 +33,46 @@ pub struct LaunchGroup {
     pub task_group: TaskGroupInfo,
 }
 
-/// `Offer.Operation`. Only LAUNCH and LAUNCH_GROUP are interpreted by this version; the
-/// others are kept raw so the master can answer them with OPERATION_ERROR / ERROR.
+/// RESERVE payload: resources carrying their new reservation on top of their stack.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Reserve {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source: Vec<WireResource>,
+    #[serde(default)]
+    pub resources: Vec<WireResource>,
+}
+
+/// UNRESERVE payload.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Unreserve {
+    #[serde(default)]
+    pub resources: Vec<WireResource>,
+}
+
+/// CREATE / DESTROY payload: persistent volumes.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Volumes {
+    #[serde(default)]
+    pub volumes: Vec<WireResource>,
+}
+
+/// GROW_VOLUME payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrowVolume {
+    pub volume: WireResource,
+    pub addition: WireResource,
+}
+
+/// SHRINK_VOLUME payload (`subtract` is a `Value.Scalar`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShrinkVolume {
+    pub volume: WireResource,
+    pub subtract: WireScalar,
+}
+
+/// `Offer.Operation`: LAUNCH, LAUNCH_GROUP, RESERVE, UNRESERVE, CREATE, DESTROY,
+/// GROW_VOLUME and SHRINK_VOLUME are interpreted; others (CSI disks) are logged and ignored.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Operation {
     #[serde(rename = "type")]
     pub kind: String,
@@ -43,6 +82,18 @@ pub struct Operation {
     pub launch: Option<Launch>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_group: Option<LaunchGroup>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserve: Option<Reserve>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreserve: Option<Unreserve>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<Volumes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destroy: Option<Volumes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grow_volume: Option<GrowVolume>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrink_volume: Option<ShrinkVolume>,
 }
 
 /// ACCEPT payload.

@@ -7,6 +7,7 @@ mod locate;
 mod query;
 mod run;
 mod table;
+mod why;
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +37,8 @@ enum Command {
     Frameworks(query::QueryArgs),
     /// List tasks.
     Tasks(query::TasksArgs),
+    /// Explain why a role or framework is (not) getting offers.
+    Why(why::WhyArgs),
     /// Print (or follow) a task's stdout or stderr.
     Logs(query::LogsArgs),
     /// Kill a task.
@@ -114,6 +117,7 @@ fn main() {
                     | Command::Agents(_)
                     | Command::Frameworks(_)
                     | Command::Tasks(_)
+                    | Command::Why(_)
                     | Command::Logs(_)
                     | Command::Kill(_)
                     | Command::Bench(_)
@@ -160,6 +164,9 @@ async fn dispatch(command: Command) -> anyhow::Result<i32> {
                 r = refused.wait_for(|r| r.is_some()) => {
                     let why = r.ok().and_then(|r| r.clone()).unwrap_or_default();
                     eprintln!("strata agent: the master refused this agent: {why}");
+                    // Mesos' ShutdownMessage: the agent kills its executors before exiting
+                    // (its tasks were already ended at the master).
+                    a.destroy_all().await;
                     return Ok(2);
                 }
             }
@@ -173,6 +180,7 @@ async fn dispatch(command: Command) -> anyhow::Result<i32> {
         Command::Agents(args) => query::agents(args).await,
         Command::Frameworks(args) => query::frameworks(args).await,
         Command::Tasks(args) => query::tasks(args).await,
+        Command::Why(args) => why::why(args).await,
         Command::Logs(args) => query::logs(args).await,
         Command::Kill(args) => query::kill(args).await,
         Command::Bench(args) => bench::run(args).await,

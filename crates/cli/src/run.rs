@@ -225,6 +225,7 @@ async fn launch(
             task_infos: vec![task],
         }),
         launch_group: None,
+        ..Default::default()
     };
     let accept = Accept {
         offer_ids: vec![offer.id.clone()],

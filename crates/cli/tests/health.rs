@@ -79,6 +79,7 @@ async fn launch(fw: &mut Fw, name: &str, with_port: bool, build: impl FnOnce(&mu
             task_infos: vec![info],
         }),
         launch_group: None,
+        ..Default::default()
     };
     let accept = Accept {
         offer_ids: vec![offer.id],

@@ -3,6 +3,7 @@
 
 use crate::io::{CallError, ConnId, Effect, Reply};
 use crate::master::{new_agent_state, ConnOwner, Master};
+use crate::reservations::total_with;
 use crate::state::{AgentPhase, UnreachableAgent};
 use crate::tasks::{master_status, to_time_info};
 use crate::views::operator_events;
@@ -35,6 +36,9 @@ impl Master {
                 hello.address
             )));
         }
+        if let Some(reply) = self.refuse_by_machine_or_domain(conn, &hello, out) {
+            return reply;
+        }
         let aid = match hello.agent_info.id.clone() {
             None => {
                 self.metrics.messages_register_slave += 1;
@@ -65,6 +69,7 @@ impl Master {
             address: hello.address.clone(),
             unreachable_since: None,
             gone: false,
+            checkpointed_resources: hello.checkpointed_resources.clone(),
         };
         out.push(Effect::Persist(vec![Op::AdmitAgent {
             id: aid.to_string(),
@@ -77,6 +82,7 @@ impl Master {
             AgentPhase::Connected,
             now,
         );
+        agent.total = total_with(&agent.total, &hello.checkpointed_resources, &aid);
         agent.version = hello.version;
         self.allocator
             .add_agent(aid.clone(), agent.total.clone(), Vec::new());
@@ -126,6 +132,7 @@ impl Master {
         let agent = self.agents.get(aid).expect("attached above");
         self.operator_event(|| operator_events::agent_added(agent), out);
         self.resend_pending(aid, out);
+        self.resume_deactivation(aid, out);
     }
 
     /// A message on an agent session.
@@ -145,7 +152,10 @@ impl Master {
             agent.last_seen = now;
         }
         match message {
-            ToMaster::StatusUpdate(u) => self.status_update(now, &aid, u, out),
+            ToMaster::StatusUpdate(u) => {
+                let u = self.drain_rewrite(&aid, u);
+                self.status_update(now, &aid, u, out)
+            }
             ToMaster::ExecutorExited(e) => self.executor_exited(&aid, e, out),
             ToMaster::ExecutorMessage(m) => self.executor_message(&aid, m, out),
             ToMaster::Pong => {}
@@ -498,6 +508,29 @@ fn mesos_duration(secs: f64) -> String {
         &text
     };
     format!("{text}{name}")
+}
+
+impl Master {
+    /// Mesos' registration checks that do not depend on the agent's id: an agent on a
+    /// DOWN machine is told to shut down; one with a domain is ignored (it retries) while
+    /// this master has none.
+    fn refuse_by_machine_or_domain(
+        &self,
+        conn: ConnId,
+        hello: &Hello,
+        out: &mut Vec<Effect>,
+    ) -> Option<Reply> {
+        if self.on_down_machine(hello) {
+            refuse(conn, "Machine is `DOWN`", out);
+            return Some(Reply::Stream);
+        }
+        if hello.agent_info.domain.is_some() && self.cfg.domain.is_none() {
+            return Some(Reply::Error(CallError::bad_request(
+                "Agent is configured with a domain but the master has none; start the master with --domain (or the agent without it)",
+            )));
+        }
+        None
+    }
 }
 
 fn refuse(conn: ConnId, why: &str, out: &mut Vec<Effect>) {

@@ -1,5 +1,10 @@
 //! Master settings that shape the core's behaviour (timeouts, limits, identity).
 
+/// Default offer timeout in seconds. Mesos has none (offers are held until declined),
+/// which lets one stuck scheduler starve everyone; DC/OS sets a timeout, and Strata
+/// follows it: a minute is far longer than any live scheduler needs to answer.
+pub const DEFAULT_OFFER_TIMEOUT: f64 = 60.0;
+
 /// Master configuration. Durations are seconds.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -19,8 +24,11 @@ pub struct Config {
     pub agent_reregister_timeout: f64,
     /// Scheduler heartbeat interval advertised in SUBSCRIBED.
     pub heartbeat_interval: f64,
-    /// Offers older than this are rescinded (None = never, as Mesos' default).
+    /// Offers (and inverse offers) older than this are rescinded (None = never).
     pub offer_timeout: Option<f64>,
+    /// This master's `DomainInfo` (`--domain`): agents in another region are offered
+    /// only to REGION_AWARE frameworks; agents with a domain need a master with one.
+    pub domain: Option<serde_json::Value>,
     pub max_completed_frameworks: usize,
     pub max_completed_tasks_per_framework: usize,
     pub max_unreachable_tasks_per_framework: usize,
@@ -42,7 +50,8 @@ impl Default for Config {
             max_agent_ping_timeouts: 5,
             agent_reregister_timeout: 15.0,
             heartbeat_interval: 15.0,
-            offer_timeout: None,
+            offer_timeout: Some(DEFAULT_OFFER_TIMEOUT),
+            domain: None,
             max_completed_frameworks: 50,
             max_completed_tasks_per_framework: 1000,
             max_unreachable_tasks_per_framework: 1000,

@@ -63,10 +63,47 @@ pub enum OperatorInput {
     UpdateWeights {
         weights: Vec<(String, f64)>,
     },
+    /// UPDATE_QUOTA: quotas per role (an empty quota removes one); `force` skips the
+    /// cluster-capacity check.
+    UpdateQuota {
+        configs: Vec<(String, strata_allocator::Quota)>,
+        force: bool,
+    },
     /// Strata extension (`KILL_TASK`): kill a task on behalf of its framework.
     KillTask {
         task_id: strata_api::TaskId,
         framework_id: Option<FrameworkId>,
+    },
+    /// RESERVE_RESOURCES, UNRESERVE_RESOURCES, CREATE_VOLUMES, DESTROY_VOLUMES,
+    /// GROW_VOLUME, SHRINK_VOLUME: the payload as the matching offer operation.
+    ResourceOperation {
+        agent_id: AgentId,
+        operation: Box<strata_api::scheduler::Operation>,
+    },
+    /// UPDATE_MAINTENANCE_SCHEDULE (and `POST /maintenance/schedule`).
+    UpdateMaintenanceSchedule {
+        schedule: strata_api::maintenance::Schedule,
+    },
+    /// START_MAINTENANCE (and `POST /machine/down`).
+    StartMaintenance {
+        machines: Vec<strata_api::maintenance::MachineId>,
+    },
+    /// STOP_MAINTENANCE (and `POST /machine/up`).
+    StopMaintenance {
+        machines: Vec<strata_api::maintenance::MachineId>,
+    },
+    /// DRAIN_AGENT.
+    DrainAgent {
+        agent_id: AgentId,
+        config: strata_api::maintenance::DrainConfig,
+    },
+    /// DEACTIVATE_AGENT.
+    DeactivateAgent {
+        agent_id: AgentId,
+    },
+    /// REACTIVATE_AGENT.
+    ReactivateAgent {
+        agent_id: AgentId,
     },
 }
 

@@ -17,9 +17,9 @@ use strata_resources::{Resources, WireFormat};
 
 /// The offers of one ACCEPT, merged: where and in which role they may be used.
 pub(crate) struct Pool {
-    agent: AgentId,
-    role: String,
-    resources: Resources,
+    pub(crate) agent: AgentId,
+    pub(crate) role: String,
+    pub(crate) resources: Resources,
 }
 
 /// A task that passed validation, with what it consumes.
@@ -146,6 +146,10 @@ impl Master {
         op: Operation,
         out: &mut Vec<Effect>,
     ) {
+        if crate::reservations::is_resource_operation(&op.kind) {
+            self.apply_offer_operation(fid, pool, &op, out);
+            return;
+        }
         match (op.kind.as_str(), op.launch, op.launch_group) {
             ("LAUNCH", Some(launch), _) => {
                 for task in launch.task_infos {
@@ -187,7 +191,7 @@ impl Master {
                 }
             }
             (kind, _, _) => {
-                tracing::warn!(framework_id = %fid, operation = kind, "offer operation not supported yet; ignored");
+                tracing::warn!(framework_id = %fid, operation = kind, "offer operation not supported; ignored");
             }
         }
     }

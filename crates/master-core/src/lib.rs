@@ -8,21 +8,27 @@
 
 mod agents;
 mod config;
+mod drain;
 mod frameworks;
+mod inverse_offers;
 mod io;
 mod launch;
+mod maintenance;
 mod master;
 mod metrics;
 mod offers;
+mod quota;
 mod recover;
+mod reservations;
 mod state;
 mod tasks;
 pub mod views;
 
-pub use config::Config;
+pub use config::{Config, DEFAULT_OFFER_TIMEOUT};
 pub use io::{CallError, ConnId, Effect, Input, OperatorInput, Reply};
 pub use master::Master;
 pub use metrics::Metrics;
+pub use quota::validate_role;
 pub use state::{
     AgentPhase, AgentState, FrameworkState, OfferRecord, TaskRecord, UnreachableAgent,
 };

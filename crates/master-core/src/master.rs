@@ -38,6 +38,8 @@ pub struct Master {
     /// Agents whose free resources changed since the last allocation.
     pub(crate) dirty_agents: BTreeSet<AgentId>,
     pub(crate) operator_subscribers: usize,
+    /// Maintenance schedule, inverse offers, deactivated and draining agents.
+    pub(crate) maint: crate::maintenance::MaintenanceState,
     next_framework: u64,
     next_agent: u64,
     next_offer: u64,
@@ -65,6 +67,7 @@ impl Master {
             start_time: now,
             dirty_agents: BTreeSet::new(),
             operator_subscribers: 0,
+            maint: Default::default(),
             next_framework: 0,
             next_agent: 0,
             next_offer: 0,
@@ -74,6 +77,7 @@ impl Master {
     }
 
     fn recover_registry(&mut self, registry: RegistryState, now: f64) {
+        self.maint = crate::maintenance::MaintenanceState::from_registry(&registry, now);
         for (id, record) in registry.agents {
             let id = AgentId::new(id);
             if record.gone {
@@ -88,12 +92,17 @@ impl Master {
                     },
                 );
             } else {
-                let agent = new_agent_state(
+                let mut agent = new_agent_state(
                     id.clone(),
                     record.info,
                     record.address,
                     AgentPhase::Recovered { since: now },
                     now,
+                );
+                agent.total = crate::reservations::total_with(
+                    &agent.total,
+                    &record.checkpointed_resources,
+                    &id,
                 );
                 self.agents.insert(id, agent);
             }
@@ -108,6 +117,13 @@ impl Master {
 
     /// Feeds one input; effects are appended to `out` in the order they must happen.
     pub fn step(&mut self, now: f64, input: Input, out: &mut Vec<Effect>) -> Reply {
+        let reply = self.dispatch(now, input, out);
+        self.prune_inverse_offers(out);
+        self.progress_drains(now, out);
+        reply
+    }
+
+    fn dispatch(&mut self, now: f64, input: Input, out: &mut Vec<Effect>) -> Reply {
         match input {
             Input::Subscribe {
                 conn,
@@ -208,9 +224,19 @@ impl Master {
                 Reply::Accepted
             }
             Command::UpdateFramework(u) => self.update_framework(now, &fid, u, out),
+            Command::AcceptInverseOffers(payload) => self.answer_inverse_offers(
+                now,
+                &fid,
+                payload,
+                strata_api::maintenance::InverseOfferStatus::Accept,
+            ),
+            Command::DeclineInverseOffers(payload) => self.answer_inverse_offers(
+                now,
+                &fid,
+                payload,
+                strata_api::maintenance::InverseOfferStatus::Decline,
+            ),
             Command::Request(_)
-            | Command::AcceptInverseOffers(_)
-            | Command::DeclineInverseOffers(_)
             | Command::AcknowledgeOperationStatus(_)
             | Command::ReconcileOperations(_) => Reply::Accepted,
         }
@@ -246,18 +272,35 @@ impl Master {
                 Reply::Ok
             }
             OperatorInput::MarkAgentGone { agent_id } => self.mark_agent_gone(now, &agent_id, out),
+            op @ (OperatorInput::UpdateMaintenanceSchedule { .. }
+            | OperatorInput::StartMaintenance { .. }
+            | OperatorInput::StopMaintenance { .. }
+            | OperatorInput::DrainAgent { .. }
+            | OperatorInput::DeactivateAgent { .. }
+            | OperatorInput::ReactivateAgent { .. }) => self.maintenance_call(now, op, out),
+            OperatorInput::ResourceOperation {
+                agent_id,
+                operation,
+            } => self.operator_resource_operation(&agent_id, &operation, out),
             OperatorInput::KillTask {
                 task_id,
                 framework_id,
             } => self.operator_kill(now, task_id, framework_id, out),
+            OperatorInput::UpdateQuota { configs, force } => self.update_quota(configs, force),
             OperatorInput::UpdateWeights { weights } => {
-                for (role, weight) in weights {
-                    if !(weight.is_finite() && weight > 0.0) {
+                for (role, weight) in &weights {
+                    if let Err(e) = crate::quota::validate_role(role) {
+                        return Reply::Error(CallError::bad_request(e));
+                    }
+                    if !(weight.is_finite() && *weight > 0.0) {
                         return Reply::Error(CallError::bad_request(format!(
                             "Invalid weight {weight} for role '{role}': weights must be positive"
                         )));
                     }
-                    self.allocator.set_weight(&role, weight);
+                }
+                // All or nothing: nothing is applied unless every weight is valid.
+                for (role, weight) in &weights {
+                    self.allocator.set_weight(role, *weight);
                 }
                 Reply::Ok
             }
@@ -374,6 +417,7 @@ impl Master {
                 ip: Some(self.cfg.ip.to_string()),
                 port: u32::from(self.cfg.port),
             }),
+            domain: self.cfg.domain.clone(),
             capabilities: vec![strata_api::Capability {
                 kind: "AGENT_UPDATE".into(),
             }],
@@ -402,6 +446,7 @@ impl Master {
     #[doc(hidden)]
     pub fn check_invariants(&self) -> Result<(), String> {
         self.allocator.check_invariants()?;
+        self.check_agent_totals()?;
         for (id, o) in &self.offers {
             let fw = self
                 .frameworks

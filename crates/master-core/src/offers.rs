@@ -40,6 +40,15 @@ impl Master {
         };
         let mut by_framework: BTreeMap<FrameworkId, Vec<Offer>> = BTreeMap::new();
         for d in decisions {
+            if self.outside_region_for(&d.framework, &d.agent) {
+                // Decline on the framework's behalf for as long as Mesos allows; the
+                // allocator then offers the agent to someone else.
+                let until = now + strata_api::MAX_REFUSE_SECONDS;
+                self.allocator
+                    .recover(&d.framework, &d.agent, &d.resources, Some(until));
+                self.dirty_agents.insert(d.agent.clone());
+                continue;
+            }
             let id = self.next_offer_id();
             let record = OfferRecord {
                 id: id.clone(),
@@ -66,6 +75,23 @@ impl Master {
         for (fid, offers) in by_framework {
             self.send_framework(&fid, Event::Offers(Offers { offers }), out);
         }
+        self.send_inverse_offers(now, out);
+    }
+
+    /// Mesos' region rule: an agent in a region other than the master's is offered only
+    /// to REGION_AWARE frameworks (agents or a master without a fault domain are local).
+    fn outside_region_for(&self, fid: &FrameworkId, aid: &strata_api::AgentId) -> bool {
+        use strata_api::domain::region;
+        let Some(agent_region) = region(self.agents.get(aid).and_then(|a| a.info.domain.as_ref()))
+        else {
+            return false;
+        };
+        let remote = region(self.cfg.domain.as_ref()).is_some_and(|r| r != agent_region);
+        remote
+            && !self
+                .frameworks
+                .get(fid)
+                .is_some_and(|f| f.info.has_capability("REGION_AWARE"))
     }
 
     /// The wire Offer for a record, or None if its framework or agent vanished.
@@ -96,7 +122,9 @@ impl Master {
             resources: resources_for(&fw.info, &r.resources),
             attributes: agent.info.attributes.clone(),
             executor_ids,
-            unavailability: None,
+            unavailability: self
+                .agent_unavailability(&r.agent_id)
+                .and_then(|u| serde_json::to_value(u).ok()),
             allocation_info: multi_role.then(|| AllocationInfo {
                 role: Some(r.role.clone()),
             }),
@@ -180,5 +208,6 @@ impl Master {
         for id in expired {
             self.rescind_offer(&id, out);
         }
+        self.expire_inverse_offers(now, timeout, out);
     }
 }

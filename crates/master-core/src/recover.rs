@@ -4,13 +4,16 @@
 
 use crate::io::Effect;
 use crate::master::{new_agent_state, new_framework_state, Master};
+use crate::reservations::total_with;
 use crate::state::{AgentPhase, TaskRecord};
 use std::collections::{BTreeMap, BTreeSet};
+use strata_api::agent_link::CheckpointResources;
 use strata_api::agent_link::{Hello, KillTask, ReconcileTasks, ShutdownFramework, ToAgent};
 use strata_api::scheduler::{Event, Update};
 use strata_api::{AgentId, FrameworkId, Reason, Source, Task, TaskStatus};
 use strata_registry::{AgentRecord, Op};
-use strata_resources::Resources;
+use strata_resources::operations::checkpointed;
+use strata_resources::{Resources, WireFormat, WireResource};
 
 fn ip_of(address: &str) -> &str {
     address
@@ -29,11 +32,12 @@ impl Master {
         out: &mut Vec<Effect>,
     ) -> Result<(), String> {
         hello.agent_info.id = Some(aid.clone());
-        let record = AgentRecord {
+        let mut record = AgentRecord {
             info: hello.agent_info.clone(),
             address: hello.address.clone(),
             unreachable_since: None,
             gone: false,
+            checkpointed_resources: hello.checkpointed_resources.clone(),
         };
         if let Some(agent) = self.agents.get(aid) {
             if agent.info.hostname != hello.agent_info.hostname
@@ -42,10 +46,20 @@ impl Master {
                 return Err("Agent attempted to reregister with different IP / hostname".into());
             }
             let recovered = matches!(agent.phase, AgentPhase::Recovered { .. });
-            if agent.info != hello.agent_info || agent.address != hello.address {
+            let known = checkpointed(&agent.total).to_wire(WireFormat::PostRefinement);
+            if !recovered {
+                // A live agent gets the master's view (Mesos sends CheckpointResources).
+                self.push_checkpointed_if_differs(aid, &hello, &known);
+                record.checkpointed_resources = known.clone();
+            }
+            let agent = self.agents.get(aid).expect("checked above");
+            if agent.info != hello.agent_info
+                || agent.address != hello.address
+                || known != record.checkpointed_resources
+            {
                 out.push(Effect::Persist(vec![Op::AdmitAgent {
                     id: aid.to_string(),
-                    record,
+                    record: record.clone(),
                 }]));
             }
             let mut fresh = new_agent_state(
@@ -55,6 +69,7 @@ impl Master {
                 agent.phase,
                 now,
             );
+            fresh.total = total_with(&fresh.total, &record.checkpointed_resources, aid);
             let agent = self.agents.get_mut(aid).expect("checked above");
             let total_changed = agent.total != fresh.total;
             agent.info = fresh.info;
@@ -86,6 +101,7 @@ impl Master {
                 AgentPhase::Connected,
                 now,
             );
+            agent.total = total_with(&agent.total, &hello.checkpointed_resources, aid);
             agent.version = hello.version.clone();
             agent.reregistered_time = Some(now);
             self.agents.insert(aid.clone(), agent);
@@ -95,6 +111,30 @@ impl Master {
         self.metrics.slave_reregistrations += 1;
         tracing::info!(agent_id = %aid, tasks = hello.tasks.len(), "agent re-registered");
         Ok(())
+    }
+
+    /// Queues `CHECKPOINT_RESOURCES` (sent after REGISTERED) when a re-registering agent's
+    /// reservations and volumes differ from the master's.
+    fn push_checkpointed_if_differs(
+        &mut self,
+        aid: &AgentId,
+        hello: &Hello,
+        known: &[WireResource],
+    ) {
+        let reported = Resources::from_wire(&hello.checkpointed_resources).unwrap_or_default();
+        let ours = Resources::from_wire(known).unwrap_or_default();
+        if reported == ours {
+            return;
+        }
+        tracing::info!(agent_id = %aid, reported = %reported, master = %ours, "sending the agent the master's reservations and volumes");
+        if let Some(agent) = self.agents.get_mut(aid) {
+            let message = CheckpointResources {
+                resources: known.to_vec(),
+            };
+            agent
+                .pending_messages
+                .push(ToAgent::CheckpointResources(message));
+        }
     }
 
     /// Adds the tasks and executors an agent reports (after a master restart or an

@@ -27,6 +27,7 @@ fn registration_persists_then_registered() {
         address: "10.0.1.5:5051".into(),
         unreachable_since: None,
         gone: false,
+        checkpointed_resources: Vec::new(),
     };
     assert!(
         matches!(&h.out[0], Effect::Persist(ops) if ops == &vec![Op::AdmitAgent { id: aid.to_string(), record: record.clone() }])

@@ -40,6 +40,7 @@ fn registry() -> RegistryState {
                 address: h.address,
                 unreachable_since: None,
                 gone: false,
+                checkpointed_resources: Vec::new(),
             },
         });
     }

@@ -202,7 +202,8 @@ fn core_config(flags: &MasterFlags, addr: SocketAddr) -> anyhow::Result<Config> 
         max_agent_ping_timeouts: flags.max_agent_ping_timeouts,
         agent_reregister_timeout: flags.agent_reregister_timeout,
         heartbeat_interval: flags.heartbeat_interval,
-        offer_timeout: flags.offer_timeout,
+        offer_timeout: flags.offer_timeout()?,
+        domain: flags.domain()?,
         weights: flags.weights()?,
         flags: flags.as_pairs(),
         ..Config::default()

@@ -36,9 +36,16 @@ pub struct MasterFlags {
     /// Seconds between HEARTBEAT events on scheduler and operator streams.
     #[arg(long = "heartbeat_interval", default_value_t = 15.0)]
     pub heartbeat_interval: f64,
-    /// Rescind offers held longer than this many seconds (default: never).
-    #[arg(long = "offer_timeout")]
-    pub offer_timeout: Option<f64>,
+    /// Rescind offers (and inverse offers) held longer than this many seconds; 0 = never.
+    /// Mesos has no default; Strata rescinds after a minute so a stuck scheduler cannot
+    /// sit on resources (as DC/OS configures Mesos).
+    #[arg(long = "offer_timeout", default_value_t = strata_master_core::DEFAULT_OFFER_TIMEOUT)]
+    pub offer_timeout: f64,
+    /// This master's domain: JSON `{"fault_domain":{"region":{"name":"r1"},"zone":{"name":"z1"}}}`
+    /// or a file holding it (`file:///path` or a path). Agents in other regions are offered
+    /// only to REGION_AWARE frameworks.
+    #[arg(long)]
+    pub domain: Option<String>,
     /// Role weights, `role=weight,role=weight`.
     #[arg(long)]
     pub weights: Option<String>,
@@ -60,10 +67,39 @@ impl MasterFlags {
             agent_reregister_timeout: 15.0,
             allocation_interval: 1.0,
             heartbeat_interval: 15.0,
-            offer_timeout: None,
+            offer_timeout: strata_master_core::DEFAULT_OFFER_TIMEOUT,
+            domain: None,
             weights: None,
             max_request_bytes: 8 << 20,
         }
+    }
+
+    /// The offer timeout the core uses (None = never).
+    pub fn offer_timeout(&self) -> anyhow::Result<Option<f64>> {
+        anyhow::ensure!(
+            self.offer_timeout.is_finite() && self.offer_timeout >= 0.0,
+            "--offer_timeout must be a number of seconds (0 = never), got {}",
+            self.offer_timeout
+        );
+        Ok((self.offer_timeout > 0.0).then_some(self.offer_timeout))
+    }
+
+    /// Parsed `--domain` (JSON, or a file holding it).
+    pub fn domain(&self) -> anyhow::Result<Option<serde_json::Value>> {
+        let Some(text) = self.domain.as_deref() else {
+            return Ok(None);
+        };
+        let text = text.trim();
+        let json = if text.starts_with('{') {
+            text.to_string()
+        } else {
+            let path = text.strip_prefix("file://").unwrap_or(text);
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("--domain: cannot read {path}: {e}"))?
+        };
+        strata_api::domain::parse(&json)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!(e))
     }
 
     /// Parsed `--weights`.
@@ -119,10 +155,13 @@ impl MasterFlags {
             ),
             (
                 "offer_timeout".into(),
-                self.offer_timeout
-                    .map(|t| format!("{t}secs"))
-                    .unwrap_or_default(),
+                if self.offer_timeout > 0.0 {
+                    format!("{}secs", self.offer_timeout)
+                } else {
+                    String::new()
+                },
             ),
+            ("domain".into(), self.domain.clone().unwrap_or_default()),
             ("weights".into(), self.weights.clone().unwrap_or_default()),
         ]
     }

@@ -1,6 +1,6 @@
 //! Durable cluster state: the registry of admitted agents (and whether they are
-//! unreachable or gone) and of framework ids, as a model plus backends. A change is
-//! durable once [`Registry::apply`] returns.
+//! unreachable, gone or deactivated), framework ids and the maintenance schedule, as a
+//! model plus backends. A change is durable once [`Registry::apply`] returns.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod memory;
@@ -9,7 +9,7 @@ mod model;
 mod redb_store;
 
 pub use memory::MemoryRegistry;
-pub use model::{AgentRecord, Op, RegistryState};
+pub use model::{AgentRecord, DeactivatedAgent, MaintenanceRecord, Op, RegistryState};
 #[cfg(feature = "redb")]
 pub use redb_store::RedbRegistry;
 

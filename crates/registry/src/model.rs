@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use strata_api::maintenance::{DrainInfo, MachineId, Schedule};
 use strata_api::{AgentInfo, FrameworkInfo};
 
 /// What the registry remembers of an agent.
@@ -16,13 +17,39 @@ pub struct AgentRecord {
     /// Marked gone by an operator: never re-admitted.
     #[serde(default)]
     pub gone: bool,
+    /// Dynamic reservations and persistent volumes on the agent (post-refinement JSON), so
+    /// a restarted master offers them correctly before the agent re-registers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpointed_resources: Vec<strata_api::WireResource>,
 }
 
-/// The durable state: agents by id, frameworks by id.
+/// The maintenance state: the schedule as posted and the machines that are DOWN (every
+/// other machine of the schedule is DRAINING; machines outside it are UP).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MaintenanceRecord {
+    #[serde(default)]
+    pub schedule: Schedule,
+    #[serde(default)]
+    pub down: Vec<MachineId>,
+}
+
+/// An agent deactivated by an operator (DEACTIVATE_AGENT or DRAIN_AGENT).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DeactivatedAgent {
+    /// Set when the agent is (or was) drained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<DrainInfo>,
+}
+
+/// The durable state: agents by id, frameworks by id, maintenance, deactivated agents.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RegistryState {
     pub agents: BTreeMap<String, AgentRecord>,
     pub frameworks: BTreeMap<String, FrameworkInfo>,
+    #[serde(default)]
+    pub maintenance: MaintenanceRecord,
+    #[serde(default)]
+    pub deactivated_agents: BTreeMap<String, DeactivatedAgent>,
 }
 
 /// One change to the registry.
@@ -40,6 +67,20 @@ pub enum Op {
     PutFramework { id: String, info: FrameworkInfo },
     /// Forget a framework (torn down or failed over for good).
     RemoveFramework { id: String },
+    /// Replace an admitted agent's dynamic reservations and persistent volumes.
+    SetAgentResources {
+        id: String,
+        resources: Vec<strata_api::WireResource>,
+    },
+    /// Replace the maintenance schedule and the set of DOWN machines.
+    SetMaintenance { record: MaintenanceRecord },
+    /// Deactivate (or drain, or mark drained) an agent.
+    DeactivateAgent {
+        id: String,
+        record: DeactivatedAgent,
+    },
+    /// Reactivate an agent (forgets its drain state).
+    ReactivateAgent { id: String },
 }
 
 impl RegistryState {
@@ -67,6 +108,18 @@ impl RegistryState {
             }
             Op::RemoveFramework { id } => {
                 self.frameworks.remove(id);
+            }
+            Op::SetAgentResources { id, resources } => {
+                if let Some(a) = self.agents.get_mut(id) {
+                    a.checkpointed_resources.clone_from(resources);
+                }
+            }
+            Op::SetMaintenance { record } => self.maintenance = record.clone(),
+            Op::DeactivateAgent { id, record } => {
+                self.deactivated_agents.insert(id.clone(), record.clone());
+            }
+            Op::ReactivateAgent { id } => {
+                self.deactivated_agents.remove(id);
             }
         }
     }

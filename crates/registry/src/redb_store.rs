@@ -1,5 +1,5 @@
-//! The embedded on-disk registry (redb): one table of agents and one of frameworks,
-//! JSON values, each `apply` one durable write transaction.
+//! The embedded on-disk registry (redb): tables of agents, frameworks, deactivated agents
+//! and maintenance, JSON values, each `apply` one durable write transaction.
 
 use crate::{AgentRecord, Op, Registry, RegistryError, RegistryState};
 use redb::{Database, ReadableTable, TableDefinition};
@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 
 const AGENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("agents");
 const FRAMEWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("frameworks");
+const DEACTIVATED: TableDefinition<&str, &[u8]> = TableDefinition::new("deactivated_agents");
+/// One row, [`MAINTENANCE_KEY`]: the schedule and the DOWN machines.
+const MAINTENANCE: TableDefinition<&str, &[u8]> = TableDefinition::new("maintenance");
+const MAINTENANCE_KEY: &str = "current";
 
 /// A registry stored in a redb file.
 pub struct RedbRegistry {
@@ -34,6 +38,8 @@ impl RedbRegistry {
         let tx = me.db.begin_write().map_err(|e| storage(path, e))?;
         tx.open_table(AGENTS).map_err(|e| storage(path, e))?;
         tx.open_table(FRAMEWORKS).map_err(|e| storage(path, e))?;
+        tx.open_table(DEACTIVATED).map_err(|e| storage(path, e))?;
+        tx.open_table(MAINTENANCE).map_err(|e| storage(path, e))?;
         tx.commit().map_err(|e| storage(path, e))?;
         Ok(me)
     }
@@ -81,6 +87,18 @@ impl Registry for RedbRegistry {
                 .frameworks
                 .insert(k.value().to_string(), decode(&key, v.value())?);
         }
+        let deactivated = tx.open_table(DEACTIVATED).map_err(|e| self.err(e))?;
+        for row in deactivated.iter().map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            let key = format!("deactivated_agents/{}", k.value());
+            state
+                .deactivated_agents
+                .insert(k.value().to_string(), decode(&key, v.value())?);
+        }
+        let maintenance = tx.open_table(MAINTENANCE).map_err(|e| self.err(e))?;
+        if let Some(v) = maintenance.get(MAINTENANCE_KEY).map_err(|e| self.err(e))? {
+            state.maintenance = decode("maintenance/current", v.value())?;
+        }
         Ok(state)
     }
 
@@ -96,7 +114,9 @@ impl Registry for RedbRegistry {
                             .insert(id.as_str(), encode(record).as_slice())
                             .map_err(|e| self.err(e))?;
                     }
-                    Op::MarkUnreachable { id, .. } | Op::MarkGone { id } => {
+                    Op::MarkUnreachable { id, .. }
+                    | Op::MarkGone { id }
+                    | Op::SetAgentResources { id, .. } => {
                         let current = agents
                             .get(id.as_str())
                             .map_err(|e| self.err(e))?
@@ -106,6 +126,9 @@ impl Registry for RedbRegistry {
                             match op {
                                 Op::MarkUnreachable { time, .. } => {
                                     record.unreachable_since = Some(*time)
+                                }
+                                Op::SetAgentResources { resources, .. } => {
+                                    record.checkpointed_resources.clone_from(resources)
                                 }
                                 _ => record.gone = true,
                             }
@@ -125,10 +148,37 @@ impl Registry for RedbRegistry {
                     Op::RemoveFramework { id } => {
                         frameworks.remove(id.as_str()).map_err(|e| self.err(e))?;
                     }
+                    Op::SetMaintenance { .. }
+                    | Op::DeactivateAgent { .. }
+                    | Op::ReactivateAgent { .. } => self.apply_operator_op(&tx, op)?,
                 }
             }
         }
         tx.commit().map_err(|e| self.err(e))
+    }
+}
+
+impl RedbRegistry {
+    /// Maintenance and agent (de)activation, each in its own table.
+    fn apply_operator_op(&self, tx: &redb::WriteTransaction, op: &Op) -> Result<(), RegistryError> {
+        match op {
+            Op::SetMaintenance { record } => {
+                let mut t = tx.open_table(MAINTENANCE).map_err(|e| self.err(e))?;
+                t.insert(MAINTENANCE_KEY, encode(record).as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+            Op::DeactivateAgent { id, record } => {
+                let mut t = tx.open_table(DEACTIVATED).map_err(|e| self.err(e))?;
+                t.insert(id.as_str(), encode(record).as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+            Op::ReactivateAgent { id } => {
+                let mut t = tx.open_table(DEACTIVATED).map_err(|e| self.err(e))?;
+                t.remove(id.as_str()).map_err(|e| self.err(e))?;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 
@@ -152,6 +202,7 @@ mod tests {
             address: "127.0.0.1:5051".into(),
             unreachable_since: None,
             gone: false,
+            checkpointed_resources: Vec::new(),
         };
         let fw: FrameworkInfo = serde_json::from_str(r#"{"user":"u","name":"n"}"#).unwrap();
         vec![
@@ -177,6 +228,21 @@ mod tests {
                 info: fw,
             },
             Op::RemoveFramework { id: "f2".into() },
+            Op::SetMaintenance {
+                record: crate::MaintenanceRecord {
+                    schedule: serde_json::from_str(r#"{"windows":[{"machine_ids":[{"hostname":"h"}],"unavailability":{"start":{"nanoseconds":5}}}]}"#).unwrap(),
+                    down: vec![serde_json::from_str(r#"{"hostname":"h"}"#).unwrap()],
+                },
+            },
+            Op::DeactivateAgent {
+                id: "a1".into(),
+                record: crate::DeactivatedAgent::default(),
+            },
+            Op::DeactivateAgent {
+                id: "a3".into(),
+                record: crate::DeactivatedAgent::default(),
+            },
+            Op::ReactivateAgent { id: "a3".into() },
         ]
     }
 
@@ -198,5 +264,7 @@ mod tests {
         assert_eq!(state.agents["a1"].unreachable_since, Some(12.5));
         assert!(state.agents["a2"].gone);
         assert_eq!(state.frameworks.keys().collect::<Vec<_>>(), ["f1"]);
+        assert_eq!(state.maintenance.down.len(), 1);
+        assert_eq!(state.deactivated_agents.keys().collect::<Vec<_>>(), ["a1"]);
     }
 }

@@ -6,6 +6,7 @@
 pub mod attributes;
 pub mod error;
 pub mod flat;
+pub mod operations;
 pub mod parse;
 pub mod ranges;
 pub mod resource;
@@ -19,6 +20,7 @@ pub use attributes::{
     attributes_to_flat, attributes_to_string, parse_attributes, AttrValue, Attribute, WireAttribute,
 };
 pub use error::{ParseError, ValidationError};
+pub use operations::{Conversion, OperationError};
 pub use parse::validate_role;
 pub use ranges::{Range, Ranges};
 pub use resource::{Label, Labels, Reservation, ReservationKind, Resource};

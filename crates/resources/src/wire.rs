@@ -395,6 +395,25 @@ impl Resources {
         Ok(Resources::from_vec(parsed))
     }
 
+    /// Reserved entries by innermost role, in `format` (the `reserved_resources_full`
+    /// field of the state endpoints).
+    pub fn reserved_by_role_wire(
+        &self,
+        format: WireFormat,
+    ) -> std::collections::BTreeMap<String, Vec<WireResource>> {
+        let mut by_role: std::collections::BTreeMap<String, Resources> = Default::default();
+        for r in self.iter().filter(|r| r.is_reserved()) {
+            by_role
+                .entry(r.role().to_string())
+                .or_default()
+                .add_resource(r.clone());
+        }
+        by_role
+            .into_iter()
+            .map(|(role, r)| (role, r.to_wire(format)))
+            .collect()
+    }
+
     /// Mesos JSON objects in `format`, one per (merged) entry.
     pub fn to_wire(&self, format: WireFormat) -> Vec<WireResource> {
         self.iter()

@@ -248,6 +248,7 @@ impl Fw {
                 task_infos: vec![info],
             }),
             launch_group: None,
+            ..Default::default()
         };
         let accept = Accept {
             offer_ids: vec![offer.id],

@@ -184,6 +184,7 @@ pub fn effect_kind(e: &Effect) -> String {
         Effect::Shutdown { .. } => "shutdown".into(),
         Effect::Checkpoint(op) => format!("checkpoint:{}", op_kind(op)),
         Effect::BlackBox(b) => format!("blackbox:{}", b.task_id),
+        Effect::Volume(op) => format!("volume:{}", volume_kind(op)),
     }
 }
 
@@ -196,6 +197,16 @@ pub fn op_kind(op: &CheckpointOp) -> &'static str {
         CheckpointOp::RemoveTask { .. } => "RemoveTask",
         CheckpointOp::RemoveExecutor { .. } => "RemoveExecutor",
         CheckpointOp::RemoveFramework { .. } => "RemoveFramework",
+        CheckpointOp::Resources { .. } => "Resources",
+    }
+}
+
+pub fn volume_kind(op: &strata_agent_core::volumes::VolumeOp) -> &'static str {
+    use strata_agent_core::volumes::VolumeOp;
+    match op {
+        VolumeOp::Create { .. } => "create",
+        VolumeOp::Destroy { .. } => "destroy",
+        VolumeOp::Link { .. } => "link",
     }
 }
 

@@ -105,7 +105,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             }
         }
         for role in roles {
-            let q = res.allocated_to(&role).scalar_totals();
+            let q = res.allocated_to(&role).non_revocable().scalar_totals();
             if add {
                 self.track_role(&role);
                 if let Some(s) = self.role_frameworks.get_mut(&role) {

@@ -14,10 +14,16 @@ use crate::sorter::Sorter;
 use std::collections::{BTreeSet, HashMap};
 use strata_resources::{Resources, Scalar};
 
-/// Free resources a role may be offered: unreserved, or reserved for the role or one
-/// of its ancestors; never revocable (not yet produced by agents).
+/// Free non-revocable resources a role may be offered: unreserved, or reserved for the
+/// role or one of its ancestors.
 pub(crate) fn allocatable_to(free: &Resources, role: &str) -> Resources {
     free.filter(|r| !r.revocable && (!r.is_reserved() || is_self_or_descendant(role, r.role())))
+}
+
+/// Free revocable resources a role may be offered (frameworks with
+/// REVOCABLE_RESOURCES only).
+pub(crate) fn revocable_to(free: &Resources, role: &str) -> Resources {
+    free.filter(|r| r.revocable && (!r.is_reserved() || is_self_or_descendant(role, r.role())))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,18 +142,20 @@ impl<F: Key, A: Key> Allocator<F, A> {
                         r.role(key, role, reason);
                     }
                 }
-                Ok((fw, granted)) => {
+                Ok(grants) => {
                     if let Some(r) = rec.as_deref_mut() {
                         r.role(key, role, Reason::Offered);
                     }
-                    self.allocate_to(&fw, agent, &granted);
-                    changed = true;
-                    out.push(Allocation {
-                        framework: fw,
-                        agent: agent.clone(),
-                        role: role.clone(),
-                        resources: granted,
-                    });
+                    for (fw, granted) in grants {
+                        self.allocate_to(&fw, agent, &granted);
+                        changed = true;
+                        out.push(Allocation {
+                            framework: fw,
+                            agent: agent.clone(),
+                            role: role.clone(),
+                            resources: granted,
+                        });
+                    }
                 }
             }
         }
@@ -156,14 +164,16 @@ impl<F: Key, A: Key> Allocator<F, A> {
         }
     }
 
-    /// What `role` would be offered on `agent` and by which framework, or why nothing.
+    /// What `role` would be offered on `agent` and to which framework (a second grant
+    /// carries revocable resources when the first framework cannot take them), or why
+    /// nothing.
     fn offer_for(
         &mut self,
         now: f64,
         agent: &A,
         role: &str,
         stage: Stage,
-    ) -> Result<(F, Resources), Reason> {
+    ) -> Result<Vec<(F, Resources)>, Reason> {
         let ridx = self.role_ids.get(role).copied();
         let Self {
             agents,
@@ -173,7 +183,13 @@ impl<F: Key, A: Key> Allocator<F, A> {
         } = self;
         let state = agents.get_mut(agent).ok_or(Reason::AgentInactive)?;
         let avail = allocatable_to(&state.free, role);
-        if !allocatable(config, &avail) {
+        let lent = if stage == Stage::Fair {
+            revocable_to(&state.free, role)
+        } else {
+            Resources::new()
+        };
+        let lent_ok = allocatable(config, &lent);
+        if !allocatable(config, &avail) && !lent_ok {
             return Err(if avail.is_empty() {
                 Reason::ReservedForOthers
             } else {
@@ -183,12 +199,13 @@ impl<F: Key, A: Key> Allocator<F, A> {
         let n = subscribers.get(role).copied().unwrap_or(0);
         if let Some(s) = ridx.and_then(|i| state.filters.get_mut(&i)) {
             s.expire(now);
-            if s.all_refused(n) {
+            if s.all_refused(n) && !lent_ok {
                 return Err(Reason::AllFiltered);
             }
         }
         let offer = self.quota_cut(role, &avail, stage);
-        if !self.allocatable(&offer) {
+        let offer_ok = self.allocatable(&offer);
+        if !offer_ok && !lent_ok {
             return Err(self.quota_reason(role));
         }
         let Self {
@@ -200,11 +217,44 @@ impl<F: Key, A: Key> Allocator<F, A> {
         let sorter = role_frameworks
             .get(role)
             .ok_or(Reason::NoEligibleFramework)?;
-        let slot = agents
+        let mut slot = agents
             .get_mut(agent)
             .and_then(|a| ridx.and_then(|i| a.filters.get_mut(&i)));
-        let fw = pick(sorter, frameworks, role, slot, &offer, &avail, now)?;
-        Ok((fw, offer.with_allocation_role(role)))
+        let mut grants = Vec::new();
+        let mut lent_left = lent_ok;
+        let mut why = Reason::NoEligibleFramework;
+        if offer_ok {
+            match pick(
+                sorter,
+                frameworks,
+                role,
+                slot.as_deref_mut(),
+                &offer,
+                &avail,
+                now,
+                false,
+            ) {
+                Ok(fw) => {
+                    let takes_lent = lent_ok && frameworks.get(&fw).is_some_and(|f| f.revocable);
+                    let mut granted = offer.clone();
+                    if takes_lent {
+                        granted += lent.clone();
+                        lent_left = false;
+                    }
+                    grants.push((fw, granted.with_allocation_role(role)));
+                }
+                Err(r) => why = r,
+            }
+        }
+        if lent_left {
+            if let Ok(fw) = pick(sorter, frameworks, role, slot, &lent, &lent, now, true) {
+                grants.push((fw, lent.with_allocation_role(role)));
+            }
+        }
+        if grants.is_empty() {
+            return Err(why);
+        }
+        Ok(grants)
     }
 
     fn allocatable(&self, res: &Resources) -> bool {
@@ -407,7 +457,9 @@ fn allocatable(config: &super::Config, res: &Resources) -> bool {
     })
 }
 
-/// The role's lowest-share eligible framework whose filters let it have `offer`.
+/// The role's lowest-share eligible framework (with REVOCABLE_RESOURCES when
+/// `revocable`) whose filters let it have `offer`.
+#[allow(clippy::too_many_arguments)]
 fn pick<F: Key>(
     sorter: &Sorter<F>,
     frameworks: &HashMap<F, super::FrameworkState>,
@@ -416,13 +468,14 @@ fn pick<F: Key>(
     offer: &Resources,
     avail: &Resources,
     now: f64,
+    revocable: bool,
 ) -> Result<F, Reason> {
     let mut eligible = false;
     for fw in sorter.iter() {
         let Some(f) = frameworks.get(fw) else {
             continue;
         };
-        if !f.eligible(role) {
+        if !f.eligible(role) || (revocable && !f.revocable) {
             continue;
         }
         eligible = true;

@@ -164,7 +164,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
                     .filter_map(|r| r.allocation_role.clone())
                     .collect();
                 for role in roles {
-                    let q = res.allocated_to(&role).scalar_totals();
+                    let q = res.allocated_to(&role).non_revocable().scalar_totals();
                     add_into(by_role.entry(role.clone()).or_default(), &q);
                     add_into(by_role_fw.entry((role, fw.clone())).or_default(), &q);
                 }
@@ -220,7 +220,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
     fn check_totals(&self) -> Result<(), String> {
         let mut total = BTreeMap::new();
         for a in self.agents.values() {
-            add_into(&mut total, &a.total.scalar_totals());
+            add_into(&mut total, &a.total.non_revocable().scalar_totals());
         }
         total.retain(|_, q: &mut Scalar| *q > Scalar::ZERO);
         if total != self.total {

@@ -155,6 +155,7 @@ pub(crate) async fn accept(
         id: None,
         launch: Some(Launch { task_infos: tasks }),
         launch_group: None,
+        ..Default::default()
     };
     let offer_ids = offers.iter().map(|o| o.id.clone()).collect();
     let accept = Accept {

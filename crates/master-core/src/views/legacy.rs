@@ -146,12 +146,20 @@ pub fn slave_json(m: &Master, a: &AgentState) -> Value {
         "resources": flat(&a.total), "used_resources": flat(&used), "offered_resources": flat(&offered),
         "reserved_resources": a.total.reserved_by_role_flat(), "unreserved_resources": flat(&a.total.unreserved()),
         "resources_full": a.total.to_wire(strata_resources::WireFormat::Endpoint),
+        "reserved_resources_full": a.total.reserved_by_role_wire(strata_resources::WireFormat::Endpoint),
+        "unreserved_resources_full": a.total.unreserved().to_wire(strata_resources::WireFormat::Endpoint),
         "used_resources_full": used.to_wire(strata_resources::WireFormat::Endpoint),
         "active": a.connected(), "deactivated": false, "version": a.version,
         "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
     });
-    if let (Some(t), Some(obj)) = (a.reregistered_time, o.as_object_mut()) {
-        obj.insert("reregistered_time".into(), json!(t));
+    if let Some(obj) = o.as_object_mut() {
+        if let Some(t) = a.reregistered_time {
+            obj.insert("reregistered_time".into(), json!(t));
+        }
+        if let Some(d) = &a.info.domain {
+            obj.insert("domain".into(), d.clone());
+        }
+        super::maintenance::drain_fields(m, a, obj, true);
     }
     o
 }
@@ -173,7 +181,9 @@ fn registered_slaves(m: &Master) -> impl Iterator<Item = &AgentState> {
 /// `/master/state`.
 pub fn state(m: &Master) -> Value {
     let c = &m.cfg;
-    let active = registered_slaves(m).filter(|a| a.connected()).count();
+    let active = registered_slaves(m)
+        .filter(|a| a.connected() && !m.is_deactivated(&a.id))
+        .count();
     let deactivated = registered_slaves(m).count() - active;
     json!({
         "version": c.version, "build_date": "", "build_time": 0, "build_user": "strata",
@@ -265,6 +275,13 @@ pub fn tasks(m: &Master, q: &TasksQuery) -> Value {
     json!({"tasks": all.into_iter().skip(q.offset).take(limit).map(task_json).collect::<Vec<_>>()})
 }
 
+/// Resources reserved for `role` on every registered agent.
+fn reserved_for_role(m: &Master, role: &str) -> Resources {
+    m.agents
+        .values()
+        .fold(Resources::new(), |acc, a| acc + a.total.reserved_for(role))
+}
+
 /// `/master/roles`.
 pub fn roles(m: &Master) -> Value {
     let mut roles: BTreeMap<String, (Vec<String>, Resources)> = BTreeMap::new();
@@ -296,7 +313,7 @@ pub fn roles(m: &Master) -> Value {
             let offered = offered_by_role(&name);
             json!({"name": name, "weight": m.allocator.weight(&name), "frameworks": frameworks,
                    "resources": flat(&(allocated.clone() + offered.clone())), "allocated": flat(&allocated),
-                   "offered": flat(&offered), "reserved": flat(&Resources::new()), "quota": {"role": name, "guarantee": {}, "limit": {}, "consumed": {}}})
+                   "offered": flat(&offered), "reserved": flat(&reserved_for_role(m, &name)), "quota": {"role": name, "guarantee": {}, "limit": {}, "consumed": {}}})
         })
         .collect();
     json!({"roles": list})

@@ -46,6 +46,7 @@ pub fn snapshot(m: &Master, now: f64) -> BTreeMap<String, f64> {
     put("master/outstanding_offers", m.offers.len() as f64);
     put("master/dropped_messages", 0.0);
     resource_metrics(m, &mut put);
+    super::allocation::role_metrics(m, &mut put);
     for (name, v) in m.metrics.counters() {
         put(&format!("master/{name}"), v as f64);
     }

@@ -28,8 +28,11 @@ pub fn agent_entry(m: &Master, a: &AgentState) -> Value {
         "offered_resources": wire(&offered_on_agent(m, &a.id)),
         "capabilities": [{"type": "MULTI_ROLE"}, {"type": "HIERARCHICAL_ROLE"}, {"type": "RESERVATION_REFINEMENT"}],
     });
-    if let (Some(t), Some(o)) = (a.reregistered_time, v.as_object_mut()) {
-        o.insert("reregistered_time".into(), json!(to_time_info(t)));
+    if let Some(o) = v.as_object_mut() {
+        if let Some(t) = a.reregistered_time {
+            o.insert("reregistered_time".into(), json!(to_time_info(t)));
+        }
+        super::maintenance::drain_fields(m, a, o, false);
     }
     v
 }
@@ -117,7 +120,8 @@ pub fn get_roles(m: &Master) -> Value {
         .map(|name| {
             let frameworks: Vec<_> = m.frameworks.values().filter(|f| f.roles.contains(&name)).map(|f| json!(f.id)).collect();
             let used = m.frameworks.values().fold(Resources::new(), |acc, f| acc + framework_used(f).allocated_to(&name));
-            json!({"name": name, "weight": m.allocator.weight(&name), "frameworks": frameworks, "resources": wire(&used)})
+            json!({"name": name, "weight": m.allocator.weight(&name), "frameworks": frameworks, "resources": wire(&used),
+                   "quota": super::allocation::role_quota(m, &name)})
         })
         .collect();
     json!({"roles": roles})

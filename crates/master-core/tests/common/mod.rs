@@ -90,6 +90,7 @@ pub fn hello(host: &str, ip: &str, flag: &str) -> Hello {
         frameworks: Vec::new(),
         executors: Vec::new(),
         tasks: Vec::new(),
+        checkpointed_resources: Vec::new(),
     }
 }
 
@@ -170,6 +171,7 @@ pub fn launch_op(tasks: Vec<TaskInfo>) -> Operation {
         id: None,
         launch: Some(Launch { task_infos: tasks }),
         launch_group: None,
+        ..Default::default()
     }
 }
 

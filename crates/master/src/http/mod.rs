@@ -1,8 +1,11 @@
 //! The master's HTTP surface: routes, shared state and response helpers.
 
 mod agent_link;
+mod allocation;
+mod maintenance;
 mod operator;
 mod read;
+mod reservations;
 mod scheduler;
 
 use crate::event_loop::Handle;
@@ -124,9 +127,79 @@ pub fn router(state: App) -> Router {
         get(|| async { StatusCode::OK }),
     );
     r = both(r, &["/master/redirect", "/redirect"], get(read::redirect));
+    r = both(
+        r,
+        &["/master/reserve", "/reserve"],
+        post(reservations::legacy_reserve),
+    );
+    r = both(
+        r,
+        &["/master/unreserve", "/unreserve"],
+        post(reservations::legacy_unreserve),
+    );
+    r = both(
+        r,
+        &["/master/create-volumes", "/create-volumes"],
+        post(reservations::legacy_create),
+    );
+    r = both(
+        r,
+        &["/master/destroy-volumes", "/destroy-volumes"],
+        post(reservations::legacy_destroy),
+    );
+    r = maintenance_routes(r);
+    r = allocation_routes(r);
     r.fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
+}
+
+/// The legacy maintenance endpoints.
+fn allocation_routes(r: Router<App>) -> Router<App> {
+    let r = both(
+        r,
+        &["/quota", "/master/quota"],
+        get(allocation::get_quota).post(allocation::post_quota),
+    );
+    let r = r
+        .route(
+            "/quota/{role}",
+            axum::routing::delete(allocation::delete_quota),
+        )
+        .route(
+            "/master/quota/{role}",
+            axum::routing::delete(allocation::delete_quota),
+        );
+    let r = both(
+        r,
+        &["/weights", "/master/weights"],
+        get(allocation::get_weights).put(allocation::put_weights),
+    );
+    both(r, &["/master/why", "/why"], get(allocation::why))
+}
+
+fn maintenance_routes(r: Router<App>) -> Router<App> {
+    let schedule = get(maintenance::get_schedule).post(maintenance::post_schedule);
+    let r = both(
+        r,
+        &["/master/maintenance/schedule", "/maintenance/schedule"],
+        schedule,
+    );
+    let r = both(
+        r,
+        &["/master/maintenance/status", "/maintenance/status"],
+        get(maintenance::status),
+    );
+    let r = both(
+        r,
+        &["/master/machine/down", "/machine/down"],
+        post(maintenance::machine_down),
+    );
+    both(
+        r,
+        &["/master/machine/up", "/machine/up"],
+        post(maintenance::machine_up),
+    )
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {

@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use strata_api::operator::{response, OperatorCall, OperatorCallError, OperatorCallType as T};
 use strata_api::{AgentId, FrameworkId};
-use strata_master_core::views::{metrics as metric_view, operator as ops};
+use strata_master_core::views::{
+    maintenance as maintenance_view, metrics as metric_view, operator as ops,
+};
 use strata_master_core::{Input, Master, OperatorInput, Reply};
 
 pub async fn handle(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
@@ -36,6 +38,22 @@ pub async fn handle(State(app): State<App>, headers: HeaderMap, body: Bytes) -> 
         T::Teardown => mutate(&app, teardown_input(&call.payload)).await,
         T::MarkAgentGone => mutate(&app, gone_input(&call.payload)).await,
         T::UpdateWeights => mutate(&app, weights_input(&call.payload)).await,
+        T::UpdateQuota => mutate(&app, super::allocation::update_quota_input(&call.payload)).await,
+        T::GetQuota => match super::allocation::get_quota_body(&app).await {
+            Some(v) => json_response(&response(T::GetQuota, v)),
+            None => text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down"),
+        },
+        kind if super::reservations::is_resource_call(kind) => {
+            let input = super::reservations::operator_input(kind, &call.payload);
+            super::reservations::apply(&app, input).await
+        }
+        kind if super::maintenance::is_mutation(kind) => {
+            mutate(
+                &app,
+                super::maintenance::operator_input(kind, &call.payload),
+            )
+            .await
+        }
         kind => read(&app, kind).await,
     }
 }
@@ -63,10 +81,9 @@ fn read_body(m: &Master, now: f64, kind: T) -> Result<Value, (StatusCode, String
         T::GetTasks => ops::get_tasks(m),
         T::GetRoles => ops::get_roles(m),
         T::GetMaster => ops::get_master(m),
-        T::GetWeights => {
-            let roles = m.config().weights.iter().map(|(r, w)| json!({"role": r, "weight": w})).collect::<Vec<_>>();
-            json!({"weight_infos": roles})
-        }
+        T::GetMaintenanceStatus => json!({"status": maintenance_view::status(m)}),
+        T::GetMaintenanceSchedule => json!({"schedule": maintenance_view::schedule(m)}),
+        T::GetWeights => json!({"weight_infos": strata_master_core::views::allocation::weights(m)}),
         other => {
             return Err((
                 StatusCode::NOT_IMPLEMENTED,
