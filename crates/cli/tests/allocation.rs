@@ -116,6 +116,11 @@ async fn a_quota_limit_caps_offers_and_why_explains_it() {
             .unwrap()
             > 0.0
     );
+    assert_eq!(
+        m["allocator/mesos/roles/eng/resources/cpus/offered"], 1.0,
+        "the held offer: {m}"
+    );
+    assert_eq!(m["allocator/mesos/roles/eng/resources/cpus/allocated"], 0.0);
     // Raising the limit lets the rest through.
     let (status, _) = operator(
         &c,
@@ -254,4 +259,35 @@ async fn weights_over_http() {
         w,
         json!([{"role": "eng/web", "weight": 2.5}, {"role": "ops", "weight": 3.0}])
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quotas_and_weights_survive_a_master_restart() {
+    let mut c = Cluster::start(BIN.as_ref(), 1).await;
+    let configs = json!([{"role": "eng", "guarantees": cpus(1.0), "limits": cpus(2.0)}]);
+    let (status, body) = operator(&c, &update_quota(configs, false)).await;
+    assert_eq!(status, 200, "{body}");
+    let body = json!({"type": "UPDATE_WEIGHTS", "update_weights": {"weight_infos": [{"role": "eng", "weight": 3.0}]}});
+    assert_eq!(operator(&c, &body).await.0, 200);
+    c.master.restart();
+    let q = wait_until(LONG, "the restarted master", async || {
+        c.get("/quota").await.ok()
+    })
+    .await;
+    assert_eq!(
+        q["configs"],
+        json!([{"role": "eng", "guarantees": cpus(1.0), "limits": cpus(2.0)}]),
+        "{q}"
+    );
+    let w = c.get("/weights").await.unwrap();
+    assert_eq!(w, json!([{"role": "eng", "weight": 3.0}]));
+    // Removing the quota is persisted too.
+    let (status, _) = operator(&c, &update_quota(json!([{"role": "eng"}]), false)).await;
+    assert_eq!(status, 200);
+    c.master.restart();
+    let q = wait_until(LONG, "the restarted master", async || {
+        c.get("/quota").await.ok()
+    })
+    .await;
+    assert_eq!(q["configs"], json!([]), "{q}");
 }

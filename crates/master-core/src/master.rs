@@ -78,6 +78,7 @@ impl Master {
 
     fn recover_registry(&mut self, registry: RegistryState, now: f64) {
         self.maint = crate::maintenance::MaintenanceState::from_registry(&registry, now);
+        self.recover_allocation(&registry);
         for (id, record) in registry.agents {
             let id = AgentId::new(id);
             if record.gone {
@@ -286,7 +287,7 @@ impl Master {
                 task_id,
                 framework_id,
             } => self.operator_kill(now, task_id, framework_id, out),
-            OperatorInput::UpdateQuota { configs, force } => self.update_quota(configs, force),
+            OperatorInput::UpdateQuota { configs, force } => self.update_quota(configs, force, out),
             OperatorInput::UpdateWeights { weights } => {
                 for (role, weight) in &weights {
                     if let Err(e) = crate::quota::validate_role(role) {
@@ -302,6 +303,11 @@ impl Master {
                 for (role, weight) in &weights {
                     self.allocator.set_weight(role, *weight);
                 }
+                let ops = weights
+                    .into_iter()
+                    .map(|(role, weight)| strata_registry::Op::SetWeight { role, weight })
+                    .collect();
+                out.push(Effect::Persist(ops));
                 Reply::Ok
             }
         }

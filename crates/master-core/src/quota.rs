@@ -1,11 +1,33 @@
-//! UPDATE_QUOTA: validation (role names, Mesos' cluster-capacity check unless forced)
-//! and handing the quotas to the allocator.
+//! UPDATE_QUOTA: validation (role names, Mesos' cluster-capacity check unless forced),
+//! handing the quotas to the allocator and persisting them (and weights) in the
+//! registry, from which a restarted master restores them.
 
-use crate::io::{CallError, Reply};
+use crate::io::{CallError, Effect, Reply};
 use crate::master::Master;
 use std::collections::BTreeMap;
 use strata_allocator::Quota;
+use strata_registry::{Op, QuotaRecord, RegistryState};
 use strata_resources::Scalar;
+
+fn to_record(q: &Quota) -> QuotaRecord {
+    let f = |m: &BTreeMap<String, Scalar>| m.iter().map(|(n, v)| (n.clone(), v.as_f64())).collect();
+    QuotaRecord {
+        guarantees: f(&q.guarantees),
+        limits: f(&q.limits),
+    }
+}
+
+fn from_record(r: &QuotaRecord) -> Quota {
+    let f = |m: &BTreeMap<String, f64>| {
+        m.iter()
+            .map(|(n, v)| (n.clone(), Scalar::from_f64(*v)))
+            .collect()
+    };
+    Quota {
+        guarantees: f(&r.guarantees),
+        limits: f(&r.limits),
+    }
+}
 
 /// Mesos' role-name rules: non-empty, not `*`, no `.`/`..` path segments, no empty
 /// segments, no whitespace or slashes at the ends.
@@ -29,7 +51,27 @@ pub fn validate_role(role: &str) -> Result<(), String> {
 impl Master {
     /// Sets quotas atomically. Without `force`, the top-level guarantees must fit in the
     /// cluster's total (Mesos' capacity heuristic).
-    pub(crate) fn update_quota(&mut self, configs: Vec<(String, Quota)>, force: bool) -> Reply {
+    /// Restores persisted weights (over the `--weights` flag) and quotas.
+    pub(crate) fn recover_allocation(&mut self, registry: &RegistryState) {
+        for (role, weight) in &registry.weights {
+            self.allocator.set_weight(role, *weight);
+        }
+        let quotas = registry
+            .quotas
+            .iter()
+            .map(|(role, r)| (role.clone(), from_record(r)))
+            .collect();
+        if let Err(e) = self.allocator.set_quotas(quotas) {
+            tracing::error!(error = %e, "persisted quotas are inconsistent; ignored");
+        }
+    }
+
+    pub(crate) fn update_quota(
+        &mut self,
+        configs: Vec<(String, Quota)>,
+        force: bool,
+        out: &mut Vec<Effect>,
+    ) -> Reply {
         for (role, _) in &configs {
             if let Err(e) = validate_role(role) {
                 return Reply::Error(CallError::bad_request(e));
@@ -40,8 +82,18 @@ impl Master {
                 return Reply::Error(CallError::bad_request(e));
             }
         }
+        let ops: Vec<Op> = configs
+            .iter()
+            .map(|(role, q)| Op::SetQuota {
+                role: role.clone(),
+                record: (!q.is_empty()).then(|| to_record(q)),
+            })
+            .collect();
         match self.allocator.set_quotas(configs) {
-            Ok(()) => Reply::Ok,
+            Ok(()) => {
+                out.push(Effect::Persist(ops));
+                Reply::Ok
+            }
             Err(e) => Reply::Error(CallError::bad_request(format!("Invalid quota: {e}"))),
         }
     }

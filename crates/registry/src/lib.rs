@@ -9,7 +9,7 @@ mod model;
 mod redb_store;
 
 pub use memory::MemoryRegistry;
-pub use model::{AgentRecord, DeactivatedAgent, MaintenanceRecord, Op, RegistryState};
+pub use model::{AgentRecord, DeactivatedAgent, MaintenanceRecord, Op, QuotaRecord, RegistryState};
 #[cfg(feature = "redb")]
 pub use redb_store::RedbRegistry;
 

@@ -50,6 +50,21 @@ pub struct RegistryState {
     pub maintenance: MaintenanceRecord,
     #[serde(default)]
     pub deactivated_agents: BTreeMap<String, DeactivatedAgent>,
+    /// Quotas by role (UPDATE_QUOTA).
+    #[serde(default)]
+    pub quotas: BTreeMap<String, QuotaRecord>,
+    /// Role weights set by UPDATE_WEIGHTS (flags are applied on top at start).
+    #[serde(default)]
+    pub weights: BTreeMap<String, f64>,
+}
+
+/// A role's quota: guarantees and limits, scalar quantities by resource name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QuotaRecord {
+    #[serde(default)]
+    pub guarantees: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, f64>,
 }
 
 /// One change to the registry.
@@ -81,6 +96,13 @@ pub enum Op {
     },
     /// Reactivate an agent (forgets its drain state).
     ReactivateAgent { id: String },
+    /// Set (`Some`) or remove (`None`) a role's quota.
+    SetQuota {
+        role: String,
+        record: Option<QuotaRecord>,
+    },
+    /// Set a role's weight.
+    SetWeight { role: String, weight: f64 },
 }
 
 impl RegistryState {
@@ -120,6 +142,17 @@ impl RegistryState {
             }
             Op::ReactivateAgent { id } => {
                 self.deactivated_agents.remove(id);
+            }
+            Op::SetQuota { role, record } => match record {
+                Some(r) => {
+                    self.quotas.insert(role.clone(), r.clone());
+                }
+                None => {
+                    self.quotas.remove(role);
+                }
+            },
+            Op::SetWeight { role, weight } => {
+                self.weights.insert(role.clone(), *weight);
             }
         }
     }

@@ -11,6 +11,8 @@ const DEACTIVATED: TableDefinition<&str, &[u8]> = TableDefinition::new("deactiva
 /// One row, [`MAINTENANCE_KEY`]: the schedule and the DOWN machines.
 const MAINTENANCE: TableDefinition<&str, &[u8]> = TableDefinition::new("maintenance");
 const MAINTENANCE_KEY: &str = "current";
+/// Quotas (`quota/<role>`) and weights (`weight/<role>`).
+const ALLOCATION: TableDefinition<&str, &[u8]> = TableDefinition::new("allocation");
 
 /// A registry stored in a redb file.
 pub struct RedbRegistry {
@@ -40,6 +42,7 @@ impl RedbRegistry {
         tx.open_table(FRAMEWORKS).map_err(|e| storage(path, e))?;
         tx.open_table(DEACTIVATED).map_err(|e| storage(path, e))?;
         tx.open_table(MAINTENANCE).map_err(|e| storage(path, e))?;
+        tx.open_table(ALLOCATION).map_err(|e| storage(path, e))?;
         tx.commit().map_err(|e| storage(path, e))?;
         Ok(me)
     }
@@ -99,6 +102,20 @@ impl Registry for RedbRegistry {
         if let Some(v) = maintenance.get(MAINTENANCE_KEY).map_err(|e| self.err(e))? {
             state.maintenance = decode("maintenance/current", v.value())?;
         }
+        let allocation = tx.open_table(ALLOCATION).map_err(|e| self.err(e))?;
+        for row in allocation.iter().map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            let key = k.value();
+            if let Some(role) = key.strip_prefix("quota/") {
+                state
+                    .quotas
+                    .insert(role.to_string(), decode(key, v.value())?);
+            } else if let Some(role) = key.strip_prefix("weight/") {
+                state
+                    .weights
+                    .insert(role.to_string(), decode(key, v.value())?);
+            }
+        }
         Ok(state)
     }
 
@@ -150,7 +167,9 @@ impl Registry for RedbRegistry {
                     }
                     Op::SetMaintenance { .. }
                     | Op::DeactivateAgent { .. }
-                    | Op::ReactivateAgent { .. } => self.apply_operator_op(&tx, op)?,
+                    | Op::ReactivateAgent { .. }
+                    | Op::SetQuota { .. }
+                    | Op::SetWeight { .. } => self.apply_operator_op(&tx, op)?,
                 }
             }
         }
@@ -175,6 +194,21 @@ impl RedbRegistry {
             Op::ReactivateAgent { id } => {
                 let mut t = tx.open_table(DEACTIVATED).map_err(|e| self.err(e))?;
                 t.remove(id.as_str()).map_err(|e| self.err(e))?;
+            }
+            Op::SetQuota { role, record } => {
+                let mut t = tx.open_table(ALLOCATION).map_err(|e| self.err(e))?;
+                let key = format!("quota/{role}");
+                match record {
+                    Some(r) => t.insert(key.as_str(), encode(r).as_slice()).map(|_| ()),
+                    None => t.remove(key.as_str()).map(|_| ()),
+                }
+                .map_err(|e| self.err(e))?;
+            }
+            Op::SetWeight { role, weight } => {
+                let mut t = tx.open_table(ALLOCATION).map_err(|e| self.err(e))?;
+                let key = format!("weight/{role}");
+                t.insert(key.as_str(), encode(weight).as_slice())
+                    .map_err(|e| self.err(e))?;
             }
             _ => {}
         }
@@ -237,6 +271,25 @@ mod tests {
             Op::DeactivateAgent {
                 id: "a1".into(),
                 record: crate::DeactivatedAgent::default(),
+            },
+            Op::SetQuota {
+                role: "eng/web".into(),
+                record: Some(crate::QuotaRecord {
+                    guarantees: [("cpus".to_string(), 1.5)].into(),
+                    limits: [("cpus".to_string(), 3.0)].into(),
+                }),
+            },
+            Op::SetQuota {
+                role: "ops".into(),
+                record: Some(crate::QuotaRecord::default()),
+            },
+            Op::SetQuota {
+                role: "ops".into(),
+                record: None,
+            },
+            Op::SetWeight {
+                role: "eng".into(),
+                weight: 2.5,
             },
             Op::DeactivateAgent {
                 id: "a3".into(),

@@ -63,15 +63,43 @@ pub fn role_quota(m: &Master, role: &str) -> Value {
     })
 }
 
-/// Per-role allocator metrics, Mesos' names: dominant share, quota guarantee, limit and
-/// consumption per resource.
+/// Per-role allocator metrics: dominant share (Mesos' name); scalars used by tasks and
+/// executors (`allocated`), in outstanding offers (`offered`) and both (Mesos'
+/// `offered_or_allocated`); quota guarantee, limit and consumption per resource.
 pub fn role_metrics(m: &Master, put: &mut dyn FnMut(&str, f64)) {
+    type ByRole = BTreeMap<String, BTreeMap<String, Scalar>>;
+    let mut used: ByRole = BTreeMap::new();
+    for f in m.frameworks.values() {
+        for r in super::framework_used(f).iter() {
+            if let (Some(role), Some(q)) = (&r.allocation_role, r.as_scalar()) {
+                let slot = used.entry(role.clone()).or_default();
+                *slot.entry(r.name.clone()).or_insert(Scalar::ZERO) += q;
+            }
+        }
+    }
+    let mut offered: ByRole = BTreeMap::new();
+    for o in m.offers.values() {
+        let slot = offered.entry(o.role.clone()).or_default();
+        strata_allocator::quota::add_into(slot, &o.resources.scalar_totals());
+    }
     for role in m.allocator.roles() {
         let (share, _) = m.allocator.role_share(&role);
         put(
             &format!("allocator/mesos/roles/{role}/shares/dominant"),
             share,
         );
+        let base = format!("allocator/mesos/roles/{role}/resources");
+        let (u, o) = (used.get(&role), offered.get(&role));
+        let mut names: Vec<&String> = u.into_iter().chain(o).flat_map(|q| q.keys()).collect();
+        names.sort();
+        names.dedup();
+        for n in names {
+            let a = u.and_then(|q| q.get(n)).map_or(0.0, |v| v.as_f64());
+            let b = o.and_then(|q| q.get(n)).map_or(0.0, |v| v.as_f64());
+            put(&format!("{base}/{n}/allocated"), a);
+            put(&format!("{base}/{n}/offered"), b);
+            put(&format!("{base}/{n}/offered_or_allocated"), a + b);
+        }
     }
     for (role, q) in m.allocator.quotas() {
         let base = format!("allocator/mesos/quota/roles/{role}/resources");
