@@ -26,6 +26,11 @@ pub struct Agent {
     pub(crate) base_total: Resources,
     pub(crate) start_time: f64,
     pub(crate) counters: Counters,
+    /// The resource estimator's latest estimate (revocable); `None` before the first one
+    /// (oversubscription off, or just started).
+    pub(crate) estimate: Option<Resources>,
+    /// The oversubscribed total last reported to the master (or to be sent in the Hello).
+    pub(crate) oversubscribed: Resources,
     next_container: u64,
     next_uuid: u64,
 }
@@ -44,6 +49,8 @@ pub struct Counters {
     pub tasks_killed: u64,
     pub tasks_lost: u64,
     pub tasks_gone: u64,
+    /// Containers killed by the QoS correction.
+    pub executors_preempted: u64,
 }
 
 impl Agent {
@@ -63,6 +70,8 @@ impl Agent {
             total,
             start_time: now,
             counters: Counters::default(),
+            estimate: None,
+            oversubscribed: Resources::new(),
             next_container: 0,
             next_uuid: 0,
         }
@@ -75,6 +84,7 @@ impl Agent {
                 self.agent_id = Some(agent_id);
                 self.master_connected = true;
                 self.resend_all_updates(now, out);
+                self.report_oversubscribed(out);
                 Reply::None
             }
             Input::Master(msg) => {
@@ -130,6 +140,10 @@ impl Agent {
                 self.tick(now, out);
                 Reply::None
             }
+            Input::ResourceEstimate { revocable } => {
+                self.resource_estimate(&revocable, out);
+                Reply::None
+            }
         }
     }
 
@@ -139,6 +153,7 @@ impl Agent {
                 self.agent_id = Some(r.agent_id);
                 self.master_connected = true;
                 self.resend_all_updates(now, out);
+                self.report_oversubscribed(out);
             }
             ToAgent::RunTask(r) => self.run_task(now, r.framework, r.executor, vec![r.task], out),
             ToAgent::RunTaskGroup(r) => {
@@ -210,6 +225,7 @@ impl Agent {
             executors,
             tasks,
             checkpointed_resources: self.checkpointed_wire(),
+            oversubscribed_resources: self.oversubscribed_wire(),
         }
     }
 

@@ -203,6 +203,8 @@ impl Agent {
             termination: None,
             pending_kills: Vec::new(),
             held: Vec::new(),
+            // Launch time is not checkpointed: recovered containers count as the oldest.
+            launched_at: 0.0,
         };
         let mut never_started = Vec::new();
         for t in re.tasks {

@@ -53,6 +53,12 @@ pub enum Input {
     },
     /// Timers: update retries, registration timeouts, shutdown grace periods.
     Tick,
+    /// The resource estimator's latest estimate of what can be lent as revocable
+    /// resources (every `--oversubscribed_resources_interval`); runs the QoS correction
+    /// and reports a changed total to the master.
+    ResourceEstimate {
+        revocable: strata_resources::Resources,
+    },
 }
 
 /// The synchronous answer to an input.

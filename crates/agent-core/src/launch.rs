@@ -200,6 +200,7 @@ impl Agent {
             termination: None,
             pending_kills: Vec::new(),
             held: Vec::new(),
+            launched_at: now,
         };
         let queued = state.queued.concat();
         self.containers.insert(
@@ -427,7 +428,7 @@ fn task_limit(task: &TaskInfo, name: &str) -> Option<f64> {
 /// Requests and limits of a new container: its tasks' resources plus the executor's own
 /// (a custom executor's declared resources, or the built-in executors' overhead). A limit
 /// exists when a task declares one; tasks without one count with their request.
-fn container_limits(
+pub(crate) fn container_limits(
     kind: &ExecutorKind,
     executor: &ExecutorInfo,
     tasks: &[TaskInfo],

@@ -60,6 +60,9 @@ pub struct ExecutorState {
     /// Why the agent ended (or will end) this container: the state, reason and message
     /// its unfinished tasks get when it exits (default: FAILED, EXECUTOR_TERMINATED).
     pub termination: Option<(TaskState, Reason, String)>,
+    /// When the agent started the container (0 for one recovered after a restart); the
+    /// QoS correction evicts the most recent revocable containers first.
+    pub launched_at: f64,
 }
 
 impl ExecutorState {

@@ -196,6 +196,7 @@ pub fn metrics(a: &Agent, now: f64) -> BTreeMap<String, f64> {
         ("valid_framework_messages", c.valid_framework_messages),
         ("invalid_framework_messages", c.invalid_framework_messages),
         ("container_launch_errors", c.container_launch_errors),
+        ("executors_preempted", c.executors_preempted),
     ] {
         put(k, v as f64);
     }
@@ -203,15 +204,21 @@ pub fn metrics(a: &Agent, now: f64) -> BTreeMap<String, f64> {
     for e in &executors {
         used += allocated(e);
     }
-    for name in ["cpus", "gpus", "mem", "disk"] {
-        let t = a.total.scalar(name).as_f64();
-        let u = used.scalar(name).as_f64();
-        put(&format!("{name}_total"), t);
-        put(&format!("{name}_used"), u);
-        put(
-            &format!("{name}_percent"),
-            if t > 0.0 { u / t } else { 0.0 },
-        );
+    let pairs = [
+        ("", a.total.clone(), used.non_revocable()),
+        ("_revocable", a.oversubscribed.clone(), used.revocable()),
+    ];
+    for (kind, total, used) in pairs {
+        for name in ["cpus", "gpus", "mem", "disk"] {
+            let t = total.scalar(name).as_f64();
+            let u = used.scalar(name).as_f64();
+            put(&format!("{name}{kind}_total"), t);
+            put(&format!("{name}{kind}_used"), u);
+            put(
+                &format!("{name}{kind}_percent"),
+                if t > 0.0 { u / t } else { 0.0 },
+            );
+        }
     }
     m
 }

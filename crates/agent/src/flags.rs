@@ -96,6 +96,19 @@ pub struct AgentFlags {
     /// processes, `docker` runs DOCKER tasks in Docker containers.
     #[arg(long, default_value = "process,docker", value_parser = parse_containerizers)]
     pub containerizers: String,
+    /// Resource estimator (Mesos' `--resource_estimator`): `none` lends nothing (Mesos'
+    /// default), `fixed` lends `--oversubscribed_resources`, `usage` lends the allocated
+    /// but idle cpus and memory of non-revocable containers, as revocable resources.
+    #[arg(long, default_value = "none")]
+    pub oversubscription: String,
+    /// The fixed estimator's amount (Mesos' FixedResourceEstimator `resources`):
+    /// `cpus:2;mem:256`, or `file:///path` holding it, re-read every interval. Given
+    /// alone it selects `--oversubscription=fixed`.
+    #[arg(long = "oversubscribed_resources")]
+    pub oversubscribed_resources: Option<String>,
+    /// Seconds between estimates; the master hears of each change.
+    #[arg(long = "oversubscribed_resources_interval", default_value_t = 15.0)]
+    pub oversubscribed_resources_interval: f64,
 }
 
 impl AgentFlags {
@@ -128,6 +141,9 @@ impl AgentFlags {
             executor_binary: None,
             fetcher_cache_size: 2 * 1024 * 1024 * 1024,
             containerizers: "process,docker".into(),
+            oversubscription: "none".into(),
+            oversubscribed_resources: None,
+            oversubscribed_resources_interval: 15.0,
         }
     }
 
@@ -167,6 +183,15 @@ impl AgentFlags {
             (
                 "recovery_timeout".into(),
                 format!("{}secs", self.recovery_timeout),
+            ),
+            ("oversubscription".into(), self.oversubscription.clone()),
+            (
+                "oversubscribed_resources".into(),
+                self.oversubscribed_resources.clone().unwrap_or_default(),
+            ),
+            (
+                "oversubscribed_resources_interval".into(),
+                format!("{}secs", self.oversubscribed_resources_interval),
             ),
         ]
     }

@@ -16,6 +16,7 @@ mod http;
 mod isolation;
 mod launcher;
 mod master_link;
+mod oversubscription;
 mod recovery;
 mod sandbox_logs;
 mod volumes;
@@ -122,6 +123,7 @@ fn core_config(
 
 /// Starts an agent on the current runtime; returns once it listens.
 pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
+    let oversubscription = oversubscription::Mode::from_flags(&flags)?;
     let work_dir = PathBuf::from(&flags.work_dir);
     std::fs::create_dir_all(work_dir.join("slaves"))
         .with_context(|| format!("cannot create --work_dir {}", flags.work_dir))?;
@@ -174,6 +176,12 @@ pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
     let handle = event_loop::spawn(core, clock, outlets, initial);
     housekeeping::spawn(&flags, work_dir.clone(), handle.clone(), blackbox.clone());
     docker_gc::spawn(&flags, &work_dir, &survivors, handle.clone());
+    oversubscription::spawn(
+        oversubscription,
+        flags.oversubscribed_resources_interval,
+        handle.clone(),
+        isolator.clone(),
+    );
     for record in survivors {
         launcher.watch_recovered(record, handle.clone());
     }

@@ -20,8 +20,8 @@ use strata_resources::{Resources, Scalar};
 pub use why::{Explanation, Pending, Reason, RoleReport};
 
 /// What the allocator needs of framework and agent identifiers.
-pub trait Key: Clone + Ord + Hash + Debug {}
-impl<T: Clone + Ord + Hash + Debug> Key for T {}
+pub trait Key: Clone + Ord + Hash + Debug + std::fmt::Display {}
+impl<T: Clone + Ord + Hash + Debug + std::fmt::Display> Key for T {}
 
 /// Allocator settings.
 #[derive(Debug, Clone)]
@@ -29,6 +29,10 @@ pub struct Config {
     /// Resources are offered only if they hold at least one of these quantity sets
     /// (Mesos `--min_allocatable_resources`, default `cpus:0.01|mem:32`).
     pub min_allocatable: Vec<BTreeMap<String, Scalar>>,
+    /// From how many subscribed frameworks a role's pick on an agent that most of them
+    /// refuse uses the bitset path instead of walking the frameworks in order (both give
+    /// the same answer; tests lower it to compare them).
+    pub sparse_pick_from: usize,
 }
 
 impl Default for Config {
@@ -36,6 +40,7 @@ impl Default for Config {
         let one = |n: &str, v: f64| BTreeMap::from([(n.to_string(), Scalar::from_f64(v))]);
         Self {
             min_allocatable: vec![one("cpus", 0.01), one("mem", 32.0)],
+            sparse_pick_from: 64,
         }
     }
 }
@@ -67,6 +72,15 @@ struct FrameworkState {
     idx: u32,
     /// REVOCABLE_RESOURCES: may be offered revocable resources.
     revocable: bool,
+    /// What the framework says it still needs (REQUEST), one entry per unit of work;
+    /// used to explain why it is not getting it.
+    demand: Vec<Resources>,
+    /// Whether the framework ever stated its demand (an empty REQUEST means "no pending
+    /// work", which lets declines auto-suppress it).
+    demand_stated: bool,
+    /// Roles suppressed automatically: the framework said it has no pending work and
+    /// then declined an offer. Its next REQUEST with work, or REVIVE, resumes them.
+    auto_suppressed: BTreeSet<String>,
     roles: BTreeSet<String>,
     suppressed: BTreeSet<String>,
     active: bool,
@@ -87,6 +101,11 @@ pub struct Allocator<F: Key, A: Key> {
     agents: BTreeMap<A, AgentState<F>>,
     frameworks: HashMap<F, FrameworkState>,
     next_framework: u32,
+    /// Framework keys by dense index (`None` once removed).
+    fw_by_idx: Vec<Option<F>>,
+    /// Per role, the eligible frameworks as a bitset by index; built lazily during a
+    /// cycle (eligibility cannot change within one) and dropped at the next.
+    eligible_bits: HashMap<String, Vec<u64>>,
     roles: RoleTree,
     role_ids: HashMap<String, u32>,
     /// Frameworks subscribed to each role.
@@ -117,6 +136,8 @@ impl<F: Key, A: Key> Allocator<F, A> {
             agents: BTreeMap::new(),
             frameworks: HashMap::new(),
             next_framework: 0,
+            fw_by_idx: Vec::new(),
+            eligible_bits: HashMap::new(),
             roles: RoleTree::default(),
             role_ids: HashMap::new(),
             subscribers: HashMap::new(),
@@ -198,12 +219,16 @@ impl<F: Key, A: Key> Allocator<F, A> {
             .or_insert_with(|| FrameworkState {
                 idx: next,
                 revocable: false,
+                demand: Vec::new(),
+                demand_stated: false,
+                auto_suppressed: BTreeSet::new(),
                 roles: BTreeSet::new(),
                 suppressed: BTreeSet::new(),
                 active,
             });
         if state.idx == next {
             self.next_framework += 1;
+            self.fw_by_idx.push(Some(fw.clone()));
         }
         state.active = active;
         let new_roles: BTreeSet<String> = roles.iter().cloned().collect();
@@ -237,10 +262,14 @@ impl<F: Key, A: Key> Allocator<F, A> {
             return;
         };
         let roles: Vec<String> = state.roles.iter().cloned().collect();
+        let idx = state.idx as usize;
         for role in &roles {
             self.unsubscribe(fw, role);
         }
         self.frameworks.remove(fw);
+        if let Some(slot) = self.fw_by_idx.get_mut(idx) {
+            *slot = None;
+        }
     }
 
     /// The framework leaves `role`: its filters there go, its sorter entry too once it
@@ -274,6 +303,30 @@ impl<F: Key, A: Key> Allocator<F, A> {
         }
     }
 
+    /// Records what the framework still needs (its latest REQUEST; empty clears it).
+    pub fn set_demand(&mut self, fw: &F, demand: Vec<Resources>) {
+        if let Some(f) = self.frameworks.get_mut(fw) {
+            f.demand = demand
+                .into_iter()
+                .map(|r| r.without_allocation_role())
+                .filter(|r| !r.is_empty())
+                .collect();
+            f.demand_stated = true;
+            if !f.demand.is_empty() {
+                let auto = std::mem::take(&mut f.auto_suppressed);
+                f.suppressed.retain(|r| !auto.contains(r));
+            }
+        }
+    }
+
+    /// Roles the framework is auto-suppressed in (see [`Allocator::set_demand`]).
+    pub fn auto_suppressed(&self, fw: &F) -> BTreeSet<String> {
+        self.frameworks
+            .get(fw)
+            .map(|f| f.auto_suppressed.clone())
+            .unwrap_or_default()
+    }
+
     /// Stops offers for `roles` (all the framework's roles when empty).
     pub fn suppress(&mut self, fw: &F, roles: &[String]) {
         if let Some(f) = self.frameworks.get_mut(fw) {
@@ -297,6 +350,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             roles.to_vec()
         };
         f.suppressed.retain(|r| !roles.contains(r));
+        f.auto_suppressed.retain(|r| !roles.contains(r));
         for role in &roles {
             self.clear_filters(fw, role);
         }
@@ -383,7 +437,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
         let Some(until) = refuse_until else {
             return;
         };
-        let Some(f) = self.frameworks.get(fw) else {
+        let Some(f) = self.frameworks.get_mut(fw) else {
             return;
         };
         let idx = f.idx;
@@ -392,6 +446,14 @@ impl<F: Key, A: Key> Allocator<F, A> {
             .filter_map(|r| r.allocation_role.clone())
             .filter(|r| f.roles.contains(r))
             .collect();
+        if f.demand_stated && f.demand.is_empty() {
+            // Declining with no pending work: stop offering until there is some.
+            for role in &roles {
+                if f.suppressed.insert(role.clone()) {
+                    f.auto_suppressed.insert(role.clone());
+                }
+            }
+        }
         for role in roles {
             let ridx = self.role_idx(&role);
             let Some(a) = self.agents.get_mut(agent) else {

@@ -165,6 +165,16 @@ impl Slot {
         }
     }
 
+    /// Blocking flags by framework index (bit `i` of word `i / 64`).
+    pub(crate) fn blocking_bits(&self) -> &[u64] {
+        &self.bits
+    }
+
+    /// Number of blocking entries.
+    pub(crate) fn blocking_count(&self) -> usize {
+        self.blocking as usize
+    }
+
     /// Whether `fw` has refusals here (expired ones included until the next sweep).
     pub(crate) fn has(&self, fw: u32) -> bool {
         self.entries.contains_key(&fw)

@@ -137,6 +137,11 @@ impl<K: Ord + Clone + Hash> Sorter<K> {
         }
     }
 
+    /// The client's order key (weighted share bits): clients sort by `(key, client)`.
+    pub fn key_of(&self, client: &K) -> Option<u64> {
+        self.entries.get(client).map(|e| e.key)
+    }
+
     /// The client's weighted dominant share.
     pub fn share(&self, client: &K) -> f64 {
         self.entries

@@ -160,7 +160,10 @@ fn min_allocatable_table() {
         (Some(custom), "cpus:1;mem:100", true),
         (Some(vec![]), "disk:1", true),
     ] {
-        let config = config.map_or_else(Config::default, |m| Config { min_allocatable: m });
+        let config = config.map_or_else(Config::default, |m| Config {
+            min_allocatable: m,
+            ..Config::default()
+        });
         let mut a = Allocator::new(config);
         a.add_agent("a1", res(agent), vec![]);
         add_fw(&mut a, "f1", &["r"]);

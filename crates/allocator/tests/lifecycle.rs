@@ -278,3 +278,74 @@ fn unknown_framework_holding_resources_gets_no_offers() {
     add_fw(&mut a, "f1", &["r"]);
     assert_eq!(cycle(&mut a, 0.0), ["f1@a1/r cpus:3;mem:960"]);
 }
+
+/// The bitset pick used when most of a role's frameworks refuse an agent chooses the
+/// framework the ordered walk would (lowest share first, then key).
+#[test]
+fn the_sparse_pick_matches_the_ordered_walk() {
+    for sparse in [false, true] {
+        let mut config = strata_allocator::Config::default();
+        if sparse {
+            config.sparse_pick_from = 1;
+        }
+        let mut a = Alloc::new(config);
+        a.add_agent("a1", res("cpus:2;mem:200"), vec![]);
+        a.add_agent("a2", res("cpus:1;mem:100"), vec![]);
+        for f in ["f1", "f2", "f3", "f4"] {
+            add_fw(&mut a, f, &["r"]);
+        }
+        // f1 and f4 refuse a1 for long; f2 holds more than f3.
+        a.recover(&"f1", &"a1", &res_in("cpus:2;mem:200", "r"), Some(1e9));
+        a.recover(&"f4", &"a1", &res_in("cpus:2;mem:200", "r"), Some(1e9));
+        a.add_used(&"f2", &"a2", &res_in("cpus:1;mem:100", "r"));
+        let out = show(&a.allocate(0.0));
+        assert_eq!(out, ["f3@a1/r cpus:2;mem:200"], "sparse={sparse}");
+        a.check_invariants().unwrap();
+    }
+}
+
+/// A framework that stated (REQUEST) it has no pending work and then declines is
+/// suppressed automatically; work in a new REQUEST, or REVIVE, resumes its offers.
+/// Frameworks that never state their demand keep Mesos' behaviour.
+#[test]
+fn declining_with_no_pending_work_auto_suppresses() {
+    let mut a = with_agents(&[("a1", "cpus:1;mem:100")]);
+    add_fw(&mut a, "quiet", &["r"]);
+    assert_eq!(cycle(&mut a, 0.0).len(), 1);
+    a.set_demand(&"quiet", vec![]);
+    decline(&mut a, "quiet", "a1", Some(1.0));
+    assert_eq!(a.auto_suppressed(&"quiet").len(), 1);
+    assert!(a.is_suppressed(&"quiet", "r"));
+    assert!(
+        cycle(&mut a, 5.0).is_empty(),
+        "still suppressed after the filter expired"
+    );
+    let (hints, _) = a.explain_framework(&"quiet", &Default::default()).unwrap();
+    assert!(
+        hints.iter().any(|h| h.contains("suppressed automatically")),
+        "{hints:?}"
+    );
+    a.set_demand(&"quiet", vec![res("cpus:1")]);
+    assert!(!a.is_suppressed(&"quiet", "r"));
+    assert_eq!(cycle(&mut a, 6.0).len(), 1, "work resumes offers");
+    // REVIVE clears it too.
+    a.set_demand(&"quiet", vec![]);
+    decline(&mut a, "quiet", "a1", Some(1.0));
+    a.revive(&"quiet", &[]);
+    assert_eq!(cycle(&mut a, 7.0).len(), 1);
+    // An explicit SUPPRESS is not undone by a REQUEST.
+    decline(&mut a, "quiet", "a1", None);
+    a.suppress(&"quiet", &[]);
+    a.set_demand(&"quiet", vec![res("cpus:1")]);
+    assert!(a.is_suppressed(&"quiet", "r"));
+    // A framework that never stated its demand keeps Mesos' behaviour.
+    add_fw(&mut a, "classic", &["s"]);
+    assert_eq!(cycle(&mut a, 8.0).len(), 1);
+    decline(&mut a, "classic", "a1", Some(1.0));
+    assert!(a.auto_suppressed(&"classic").is_empty());
+    assert_eq!(
+        cycle(&mut a, 10.0).len(),
+        1,
+        "offered again after the filter"
+    );
+}

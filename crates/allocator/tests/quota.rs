@@ -148,7 +148,7 @@ fn why_a_framework_names_its_filters_and_suppression() {
     decline(&mut a, "f", "a1", Some(100.0));
     a.suppress(&"f", &roles(&["s"]));
     cycle(&mut a, 1.0);
-    let (hints, per_role) = a.explain_framework(&"f").unwrap();
+    let (hints, per_role) = a.explain_framework(&"f", &Default::default()).unwrap();
     let text = hints.join("\n");
     assert!(text.contains("suppressed offers for role 's'"), "{text}");
     assert!(
@@ -156,7 +156,37 @@ fn why_a_framework_names_its_filters_and_suppression() {
         "{text}"
     );
     assert!(per_role.contains_key("r") && per_role.contains_key("s"));
-    assert!(a.explain_framework(&"nobody").is_none());
+    assert!(a
+        .explain_framework(&"nobody", &Default::default())
+        .is_none());
 }
 
 const SMALL_AGENT: &str = "cpus:1;mem:100";
+
+#[test]
+fn why_a_framework_says_how_far_its_request_is_from_fitting() {
+    let mut a = with_agents(&[("a1", "cpus:4;mem:1000"), ("a2", "cpus:4;mem:1000")]);
+    add_fw(&mut a, "big", &["r"]);
+    add_fw(&mut a, "other", &["r"]);
+    a.add_used(&"other", &"a1", &res_in("cpus:3.5;mem:100", "r"));
+    a.add_used(&"other", &"a2", &res_in("cpus:3;mem:100", "r"));
+    a.set_demand(&"big", vec![res("cpus:4;mem:512")]);
+    let (hints, _) = a.explain_framework(&"big", &Default::default()).unwrap();
+    let text = hints.join("\n");
+    assert!(
+        text.contains("its request cpus:4;mem:512 fits on no agent: the closest (a2, as role 'r', counting what is offered to it) is 3 cpus short"),
+        "{text}"
+    );
+    a.set_demand(&"big", vec![res("cpus:1;mem:512"), res("cpus:1;mem:512")]);
+    let (hints, _) = a.explain_framework(&"big", &Default::default()).unwrap();
+    let text = hints.join("\n");
+    assert!(
+        text.contains("fits in the free resources of 1 agent(s)"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("its request").count(),
+        1,
+        "duplicates shown once: {text}"
+    );
+}

@@ -2,7 +2,8 @@
 //! nested roles, quotas and resource flow keep the books sound; no cycle takes a role's
 //! quota consumption past its limit; after a full cycle, no guarantee is left unmet
 //! while an active agent still has free cpus its role could take; decisions are
-//! deterministic.
+//! deterministic; and DRF order holds (weighted sibling subtrees and the frameworks of a
+//! role end a cycle within one agent's share of each other).
 #![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
@@ -226,5 +227,86 @@ proptest! {
         let first = run(&ops)?;
         let second = run(&ops)?;
         prop_assert_eq!(first, second, "same input, same decisions");
+    }
+}
+
+/// DRF order: identical agents, each taken whole, offered from empty to frameworks in
+/// weighted sibling roles (some nested): after one cycle, the weighted shares of any two
+/// sibling subtrees differ by at most one agent's share over the smaller weight, and the
+/// frameworks of one role by at most one agent's share.
+fn drf_shares_are_balanced(
+    agents: usize,
+    roles: &[(usize, u8, usize)],
+) -> Result<(), TestCaseError> {
+    const NAMES: [&str; 4] = ["a", "b", "c/x", "c/y"];
+    let mut a = Alloc::new(Config::default());
+    for i in 0..agents as u8 {
+        a.add_agent(
+            i,
+            Resources::parse_flag("cpus:1;mem:64", "*").unwrap(),
+            vec![],
+        );
+    }
+    let mut fw = 0u8;
+    for (role, weight, frameworks) in roles {
+        let name = NAMES[*role];
+        a.set_weight(name, f64::from(*weight));
+        for _ in 0..*frameworks {
+            a.add_framework(fw, &[name.to_string()], &[], true);
+            fw += 1;
+        }
+    }
+    let out = a.allocate(0.0);
+    prop_assert_eq!(out.len(), agents, "every agent offered");
+    let one = 1.0 / agents as f64;
+    let share = |role: &str| {
+        a.quota_consumed(role)
+            .get("cpus")
+            .map_or(0.0, |c| c.as_f64() * one)
+    };
+    let mut used: Vec<&str> = roles.iter().map(|r| NAMES[r.0]).collect();
+    used.sort();
+    used.dedup();
+    // Top-level siblings: a, b, c (c's subtree holds c/x and c/y).
+    let top: Vec<(&str, f64)> = ["a", "b", "c"]
+        .into_iter()
+        .filter(|t| {
+            used.iter()
+                .any(|u| strata_allocator::roles::is_self_or_descendant(u, t))
+        })
+        .map(|t| (t, a.weight(t)))
+        .collect();
+    for (x, wx) in &top {
+        for (y, wy) in &top {
+            let gap = share(x) / wx - share(y) / wy;
+            prop_assert!(
+                gap <= one / wx.min(*wy) + 1e-9,
+                "{x} (weight {wx}) holds {} vs {y} (weight {wy}) {}",
+                share(x),
+                share(y)
+            );
+        }
+    }
+    // Frameworks within one role get agents round-robin.
+    for name in &used {
+        let counts: Vec<usize> = (0..fw)
+            .filter(|f| a.is_subscribed(f, name))
+            .map(|f| out.iter().filter(|o| o.framework == f).count())
+            .collect();
+        if let (Some(max), Some(min)) = (counts.iter().max(), counts.iter().min()) {
+            prop_assert!(max - min <= 1, "role {name}: {counts:?}");
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn drf_order_is_respected(
+        agents in 1usize..60,
+        roles in prop::collection::vec((0usize..4, 1u8..4, 1usize..4), 1..5),
+    ) {
+        drf_shares_are_balanced(agents, &roles)?;
     }
 }

@@ -41,6 +41,10 @@ pub struct Hello {
     /// it in `CHECKPOINT_RESOURCES`); `agent_info.resources` are its configured ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checkpointed_resources: Vec<WireResource>,
+    /// The agent's current total of oversubscribed (revocable) resources, as in
+    /// [`UpdateOversubscribed`]; empty without oversubscription.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oversubscribed_resources: Vec<WireResource>,
 }
 
 /// First message on the stream.
@@ -182,6 +186,16 @@ pub struct ExecutorExited {
     pub command_executor: bool,
 }
 
+/// The agent's total of oversubscribed resources changed (Mesos' `UpdateSlaveMessage`
+/// with `oversubscribed_resources`): what its revocable containers hold plus what its
+/// resource estimator says can still be lent. Every entry is revocable; the set replaces
+/// the previous one (empty = none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateOversubscribed {
+    #[serde(default)]
+    pub resources: Vec<WireResource>,
+}
+
 tagged_union! {
     /// Agent → master messages.
     pub enum ToMaster via ToMasterEnvelope {
@@ -189,6 +203,7 @@ tagged_union! {
             StatusUpdate(StatusUpdate) = "STATUS_UPDATE", status_update;
             ExecutorExited(ExecutorExited) = "EXECUTOR_EXITED", executor_exited;
             ExecutorMessage(FrameworkMessage) = "EXECUTOR_MESSAGE", executor_message;
+            UpdateOversubscribed(UpdateOversubscribed) = "UPDATE_OVERSUBSCRIBED", update_oversubscribed;
         }
         bare {
             Pong = "PONG";
@@ -218,5 +233,17 @@ mod tests {
             serde_json::from_str::<ToMaster>(r#"{"type":"PONG"}"#).unwrap(),
             ToMaster::Pong
         );
+    }
+
+    #[test]
+    fn oversubscribed_resources_travel_as_revocable_entries() {
+        let text = r#"{"type":"UPDATE_OVERSUBSCRIBED","update_oversubscribed":{"resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":2.0},"revocable":{}}]}}"#;
+        let m: ToMaster = serde_json::from_str(text).unwrap();
+        let ToMaster::UpdateOversubscribed(u) = &m else {
+            panic!("{m:?}")
+        };
+        let res = strata_resources::Resources::from_wire(&u.resources).unwrap();
+        assert_eq!(res.revocable().cpus().as_f64(), 2.0);
+        assert_eq!(to_ascii_json(&m), text);
     }
 }

@@ -291,3 +291,25 @@ async fn quotas_and_weights_survive_a_master_restart() {
     .await;
     assert_eq!(q["configs"], json!([]), "{q}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn why_measures_a_framework_request_against_the_free_resources() {
+    let c = Cluster::start(BIN.as_ref(), 1).await;
+    let mut fw = Fw::subscribe(&c.master.addr, in_role("needy", "eng")).await;
+    next_offer_cpus(&mut fw).await;
+    // The agent has 4 cpus; this framework needs 6 for one task.
+    let want = json!([{"name": "cpus", "type": "SCALAR", "scalar": {"value": 6}},
+                      {"name": "mem", "type": "SCALAR", "scalar": {"value": 128}}]);
+    let req = serde_json::from_value(json!({"requests": [{"resources": want}]})).unwrap();
+    fw.call(strata_api::scheduler::Command::Request(req)).await;
+    let v = wait_until(LONG, "why to show the request", async || {
+        let v = why(&c, &format!("framework={}", fw.id())).await;
+        hints(&v).contains("its request").then_some(v)
+    })
+    .await;
+    assert!(hints(&v).contains("fits on no agent"), "{v}");
+    assert!(hints(&v).contains("is 2 cpus short"), "{v}");
+    let (code, out, _) = c.cli(&["why", fw.id().as_str()]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("is 2 cpus short"), "{out}");
+}

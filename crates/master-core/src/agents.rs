@@ -83,6 +83,7 @@ impl Master {
             now,
         );
         agent.total = total_with(&agent.total, &hello.checkpointed_resources, &aid);
+        agent.total = self.with_oversubscribed(&agent.total, &hello.oversubscribed_resources, &aid);
         agent.version = hello.version;
         self.allocator
             .add_agent(aid.clone(), agent.total.clone(), Vec::new());
@@ -158,6 +159,9 @@ impl Master {
             }
             ToMaster::ExecutorExited(e) => self.executor_exited(&aid, e, out),
             ToMaster::ExecutorMessage(m) => self.executor_message(&aid, m, out),
+            ToMaster::UpdateOversubscribed(u) => {
+                self.update_oversubscribed(&aid, &u.resources, out)
+            }
             ToMaster::Pong => {}
         }
         Reply::Accepted

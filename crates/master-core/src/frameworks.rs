@@ -182,6 +182,7 @@ impl Master {
         self.conns.insert(conn, ConnOwner::Framework(fid.clone()));
         self.allocator
             .add_framework(fid.clone(), &roles, &suppressed, true);
+        self.sync_revocable_capability(fid, out);
         out.push(Effect::Framework {
             conn,
             event: Box::new(Event::Subscribed(Subscribed {
@@ -194,6 +195,7 @@ impl Master {
             conn,
             event: Box::new(Event::Heartbeat),
         });
+        self.resend_operation_statuses(fid, out);
         self.broadcast_framework_info(&info, out);
         let fw = self.frameworks.get(fid).expect("attached above");
         let reregistered = fw.reregistered_time.is_some();
@@ -268,6 +270,7 @@ impl Master {
         let Some(mut fw) = self.frameworks.remove(fid) else {
             return;
         };
+        self.operations.retain(|(f, _), _| f != fid);
         // Every registered agent is told, as Mesos does: one may hold tasks the master
         // has not heard of yet (a launch in flight).
         let agents: Vec<_> = self.agents.keys().cloned().collect();
@@ -384,6 +387,7 @@ impl Master {
         fw.suppressed_roles = u.suppressed_roles.iter().cloned().collect();
         self.allocator
             .add_framework(fid.clone(), &roles, &u.suppressed_roles, true);
+        self.sync_revocable_capability(fid, out);
         out.push(Effect::Persist(vec![Op::PutFramework {
             id: fid.to_string(),
             info: info.clone(),
@@ -406,6 +410,23 @@ impl Master {
             };
             fw.suppressed_roles.extend(roles);
         }
+    }
+
+    /// REQUEST: Mesos passes it to an allocator that ignores it; Strata keeps the
+    /// latest one as the framework's stated demand, which `strata why` measures against
+    /// the free resources. Entries that do not parse are skipped.
+    pub(crate) fn request(&mut self, fid: &FrameworkId, payload: &serde_json::Value) {
+        let requests = payload.get("requests").and_then(|r| r.as_array());
+        let demand = requests
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                let items: Vec<strata_resources::WireResource> =
+                    serde_json::from_value(r.get("resources")?.clone()).ok()?;
+                strata_resources::Resources::from_wire(&items).ok()
+            })
+            .collect();
+        self.allocator.set_demand(fid, demand);
     }
 
     pub(crate) fn revive(&mut self, fid: &FrameworkId, roles: &[String]) {

@@ -70,6 +70,15 @@ fn mesos_string(res: &Resources) -> String {
     res.iter().map(one).collect::<Vec<_>>().join("; ")
 }
 
+/// Mesos' "<what> revocable and non-revocable resources: …" error for a resource name
+/// used both ways.
+fn no_revocable_mix(res: &Resources, what: &str) -> Result<(), String> {
+    match crate::oversubscription::mixes_revocable(res) {
+        Some(e) => Err(format!("{what} revocable and non-revocable resources: {e}")),
+        None => Ok(()),
+    }
+}
+
 fn with_role(res: Resources, role: &str) -> Result<Resources, String> {
     if let Some(r) = res
         .iter()
@@ -290,6 +299,7 @@ impl Master {
         if task_resources.is_empty() {
             return Err("Task uses no resources".into());
         }
+        no_revocable_mix(&task_resources, "Task mixes")?;
         let new_executor = match &task.executor {
             Some(e) => self.check_executor(fid, pool, e, false)?,
             None => None,
@@ -298,6 +308,7 @@ impl Master {
         if let Some((_, r)) = &new_executor {
             needed += r.clone();
         }
+        no_revocable_mix(&needed, "Task and its executor mix")?;
         if !pool.resources.contains(&needed) {
             return Err(format!(
                 "Total resources {} required by task and its executor is more than available {}",
@@ -399,6 +410,7 @@ impl Master {
             return Err("'ExecutorInfo.command' must be set for a custom executor".into());
         }
         let resources = parse_resources(&e.resources, &pool.role, "Executor")?;
+        no_revocable_mix(&resources, "Executor mixes")?;
         let existing = self
             .frameworks
             .get(fid)
@@ -471,6 +483,7 @@ impl Master {
                 ));
             }
             let task_resources = parse_resources(&task.resources, &pool.role, "Task")?;
+            no_revocable_mix(&task_resources, "Task mixes")?;
             needed += task_resources.clone();
             checked.push(Checked {
                 task,
@@ -478,6 +491,7 @@ impl Master {
                 new_executor: None,
             });
         }
+        no_revocable_mix(&needed, "Task group and executor mix")?;
         if !pool.resources.contains(&needed) {
             return Err(format!(
                 "Total resources {} required by task group and its executor are more than available {}",
@@ -525,8 +539,15 @@ impl Master {
                 .or(task.executor.as_ref())
                 .map(|e| e.executor_id.clone());
             let record = TaskRecord {
-                task: task_record(fid, &pool.agent, &task, executor_id, &fw.info.user),
-                resources: c.task_resources,
+                task: Box::new(task_record(
+                    fid,
+                    &pool.agent,
+                    &task,
+                    executor_id,
+                    &fw.info.user,
+                )),
+                // A clone has no spare capacity (parsing leaves room for four resources).
+                resources: c.task_resources.clone(),
                 role: pool.role.clone(),
                 released: false,
                 unreachable_time: None,
@@ -541,7 +562,7 @@ impl Master {
         for t in &infos {
             let fw = self.frameworks.get(fid).expect("exists above");
             if let Some(rec) = fw.tasks.get(&t.task_id) {
-                self.operator_event(|| operator_events::task_added(&rec.task), out);
+                self.operator_event(|| operator_events::task_added(rec), out);
             }
         }
         self.metrics.tasks_launched += infos.len() as u64;
@@ -641,7 +662,8 @@ fn task_record(
         executor_id,
         agent_id: agent.clone(),
         state: TaskState::Staging,
-        resources: t.resources.clone(),
+        // Kept once, parsed, in `TaskRecord::resources` (see `TaskRecord::to_json`).
+        resources: Vec::new(),
         statuses: Vec::new(),
         status_update_state: None,
         status_update_uuid: None,

@@ -17,6 +17,8 @@ mod maintenance;
 mod master;
 mod metrics;
 mod offers;
+mod operations;
+mod oversubscription;
 mod quota;
 mod recover;
 mod reservations;

@@ -38,6 +38,10 @@ pub struct Master {
     /// Agents whose free resources changed since the last allocation.
     pub(crate) dirty_agents: BTreeSet<AgentId>,
     pub(crate) operator_subscribers: usize,
+    /// Operations sent with an `id` whose latest status is unacknowledged, by
+    /// (framework, operation id).
+    pub(crate) operations: BTreeMap<(FrameworkId, String), crate::operations::OperationRecord>,
+    pub(crate) next_operation_uuid: u64,
     /// Maintenance schedule, inverse offers, deactivated and draining agents.
     pub(crate) maint: crate::maintenance::MaintenanceState,
     next_framework: u64,
@@ -67,6 +71,8 @@ impl Master {
             start_time: now,
             dirty_agents: BTreeSet::new(),
             operator_subscribers: 0,
+            operations: BTreeMap::new(),
+            next_operation_uuid: 0,
             maint: Default::default(),
             next_framework: 0,
             next_agent: 0,
@@ -237,9 +243,18 @@ impl Master {
                 payload,
                 strata_api::maintenance::InverseOfferStatus::Decline,
             ),
-            Command::Request(_)
-            | Command::AcknowledgeOperationStatus(_)
-            | Command::ReconcileOperations(_) => Reply::Accepted,
+            Command::Request(payload) => {
+                self.request(&fid, &payload);
+                Reply::Accepted
+            }
+            Command::AcknowledgeOperationStatus(payload) => {
+                self.acknowledge_operation(&fid, &payload);
+                Reply::Accepted
+            }
+            Command::ReconcileOperations(payload) => {
+                self.reconcile_operations(&fid, &payload, out);
+                Reply::Accepted
+            }
         }
     }
 
@@ -443,6 +458,12 @@ impl Master {
     /// Configuration in use.
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// The allocator, read-only (the memory benchmark measures its share).
+    #[doc(hidden)]
+    pub fn allocator(&self) -> &Allocator<FrameworkId, AgentId> {
+        &self.allocator
     }
 
     /// Consistency checks for tests: the allocator's own invariants (no agent

@@ -70,6 +70,8 @@ impl Master {
                 now,
             );
             fresh.total = total_with(&fresh.total, &record.checkpointed_resources, aid);
+            fresh.total =
+                self.with_oversubscribed(&fresh.total, &hello.oversubscribed_resources, aid);
             let agent = self.agents.get_mut(aid).expect("checked above");
             let total_changed = agent.total != fresh.total;
             agent.info = fresh.info;
@@ -102,6 +104,8 @@ impl Master {
                 now,
             );
             agent.total = total_with(&agent.total, &hello.checkpointed_resources, aid);
+            agent.total =
+                self.with_oversubscribed(&agent.total, &hello.oversubscribed_resources, aid);
             agent.version = hello.version.clone();
             agent.reregistered_time = Some(now);
             self.agents.insert(aid.clone(), agent);
@@ -237,7 +241,7 @@ impl Master {
             update = Some(s);
         }
         let record = TaskRecord {
-            task,
+            task: Box::new(task),
             resources,
             role,
             released: terminal,

@@ -6,13 +6,17 @@ use strata_api::{
     AgentId, AgentInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, OfferId, Task,
     TaskId, TaskState,
 };
-use strata_resources::{Attribute, Resources};
+use strata_resources::{Attribute, Resources, WireFormat};
 
 /// A launched task as the master knows it.
 #[derive(Debug, Clone)]
 pub struct TaskRecord {
-    /// The wire record (state, statuses…) kept current.
-    pub task: Task,
+    /// The wire record (state, statuses…) kept current. Boxed: `Task` is about 1 KiB,
+    /// mostly optional fields, and the maps of tasks keep their values inline in
+    /// half-full B-tree nodes (see "Master memory" in docs/benchmarks.md). Its
+    /// `resources` are empty for tasks this master launched (the wire form costs ~700
+    /// bytes a task); [`TaskRecord::to_json`] fills them in from `resources`.
+    pub task: Box<Task>,
     /// Resources with their allocation role.
     pub resources: Resources,
     pub role: String,
@@ -25,6 +29,15 @@ impl TaskRecord {
     /// The task's latest known state.
     pub fn state(&self) -> TaskState {
         self.task.state
+    }
+
+    /// The v1 `Task` JSON, with its resources.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!(self.task);
+        if self.task.resources.is_empty() {
+            v["resources"] = serde_json::json!(self.resources.to_wire(WireFormat::PostRefinement));
+        }
+        v
     }
 }
 
@@ -197,7 +210,12 @@ impl TaskRecord {
         }
         match self.task.statuses.last_mut() {
             Some(last) if last.state == stored.state => *last = stored,
-            _ => self.task.statuses.push(stored),
+            _ => {
+                // A task sees a handful of states; `push` alone would reserve room for
+                // four statuses of ~300 bytes each at the first one.
+                self.task.statuses.reserve_exact(1);
+                self.task.statuses.push(stored);
+            }
         }
         old
     }

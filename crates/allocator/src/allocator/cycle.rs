@@ -64,6 +64,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
         mut rec: Option<&mut Recorder>,
     ) -> Vec<Allocation<F, A>> {
         let mut out = Vec::new();
+        self.eligible_bits.clear();
         let mut order = self.roles.order();
         if self.any_unmet_guarantee() {
             if let Some(r) = rec.as_deref_mut() {
@@ -208,10 +209,17 @@ impl<F: Key, A: Key> Allocator<F, A> {
         if !offer_ok && !lent_ok {
             return Err(self.quota_reason(role));
         }
+        let sparse = self.mostly_refused(agent, ridx, n);
+        if sparse && !self.eligible_bits.contains_key(role) {
+            let bits = self.eligible_set(role);
+            self.eligible_bits.insert(role.to_string(), bits);
+        }
         let Self {
             agents,
             frameworks,
             role_frameworks,
+            fw_by_idx,
+            eligible_bits,
             ..
         } = self;
         let sorter = role_frameworks
@@ -223,8 +231,11 @@ impl<F: Key, A: Key> Allocator<F, A> {
         let mut grants = Vec::new();
         let mut lent_left = lent_ok;
         let mut why = Reason::NoEligibleFramework;
-        if offer_ok {
-            match pick(
+        let picked = match (sparse, slot.as_deref_mut(), eligible_bits.get(role)) {
+            (true, Some(s), Some(elig)) if offer_ok => {
+                Some(pick_sparse(sorter, fw_by_idx, elig, s, &offer, &avail, now))
+            }
+            _ if offer_ok => Some(pick(
                 sorter,
                 frameworks,
                 role,
@@ -233,7 +244,11 @@ impl<F: Key, A: Key> Allocator<F, A> {
                 &avail,
                 now,
                 false,
-            ) {
+            )),
+            _ => None,
+        };
+        if let Some(picked) = picked {
+            match picked {
                 Ok(fw) => {
                     let takes_lent = lent_ok && frameworks.get(&fw).is_some_and(|f| f.revocable);
                     let mut granted = offer.clone();
@@ -259,6 +274,31 @@ impl<F: Key, A: Key> Allocator<F, A> {
 
     fn allocatable(&self, res: &Resources) -> bool {
         allocatable(&self.config, res)
+    }
+
+    /// Whether most of the role's (many) frameworks refuse this agent, so that walking
+    /// the role's frameworks in order would mostly meet refusals.
+    fn mostly_refused(&self, agent: &A, ridx: Option<u32>, subscribed: usize) -> bool {
+        let Some(slot) = ridx.and_then(|i| self.agents.get(agent)?.filters.get(&i)) else {
+            return false;
+        };
+        subscribed >= self.config.sparse_pick_from && slot.blocking_count() * 2 >= subscribed
+    }
+
+    /// The role's eligible frameworks as a bitset by index.
+    fn eligible_set(&self, role: &str) -> Vec<u64> {
+        let mut bits = vec![0u64; self.fw_by_idx.len().div_ceil(64)];
+        let Some(sorter) = self.role_frameworks.get(role) else {
+            return bits;
+        };
+        for fw in sorter.iter() {
+            if let Some(f) = self.frameworks.get(fw).filter(|f| f.eligible(role)) {
+                if let Some(w) = bits.get_mut(f.idx as usize / 64) {
+                    *w |= 1 << (f.idx % 64);
+                }
+            }
+        }
+        bits
     }
 
     // ----- quota ------------------------------------------------------------------------
@@ -455,6 +495,55 @@ fn allocatable(config: &super::Config, res: &Resources) -> bool {
         need.iter()
             .all(|(n, q)| have.get(n).is_some_and(|h| h >= q))
     })
+}
+
+/// `pick` for an agent most frameworks refuse: the candidates are the eligible
+/// frameworks without a blocking refusal (a bitset difference, 64 frameworks per step),
+/// and the one first in the role's order among those not refusing `offer` wins — the
+/// same framework the walk in `pick` finds.
+fn pick_sparse<F: Key>(
+    sorter: &Sorter<F>,
+    by_idx: &[Option<F>],
+    eligible: &[u64],
+    slot: &mut Slot,
+    offer: &Resources,
+    avail: &Resources,
+    now: f64,
+) -> Result<F, Reason> {
+    let mut best: Option<(u64, &F)> = None;
+    let mut refusing = Vec::new();
+    let mut any = false;
+    let block = slot.blocking_bits();
+    for (w, e) in eligible.iter().enumerate() {
+        any |= *e != 0;
+        let mut cand = e & !block.get(w).copied().unwrap_or(0);
+        while cand != 0 {
+            let idx = (w * 64) as u32 + cand.trailing_zeros();
+            cand &= cand - 1;
+            let Some(Some(fw)) = by_idx.get(idx as usize) else {
+                continue;
+            };
+            if slot.refuses(idx, offer, now) {
+                refusing.push(idx);
+                continue;
+            }
+            let Some(key) = sorter.key_of(fw) else {
+                continue;
+            };
+            if best.is_none_or(|(k, f)| (key, fw) < (k, f)) {
+                best = Some((key, fw));
+            }
+        }
+    }
+    let best = best.map(|(_, f)| f.clone());
+    for idx in refusing {
+        slot.mark_blocking(idx, avail, now);
+    }
+    match best {
+        Some(f) => Ok(f),
+        None if any => Err(Reason::AllFiltered),
+        None => Err(Reason::NoEligibleFramework),
+    }
 }
 
 /// The role's lowest-share eligible framework (with REVOCABLE_RESOURCES when

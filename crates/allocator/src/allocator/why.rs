@@ -5,7 +5,7 @@
 use super::{Allocator, Key};
 use crate::roles::self_and_ancestors;
 use std::collections::BTreeMap;
-use strata_resources::Scalar;
+use strata_resources::{Resources, Scalar};
 
 /// The outcome for one role on one agent (or for an agent as a whole).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -187,11 +187,14 @@ impl<F: Key, A: Key> Allocator<F, A> {
         }
     }
 
-    /// Why `fw` got what it got: its own state (inactive, suppressed, its filters) and
-    /// the explanation of each of its roles. `None` for an unknown framework.
+    /// Why `fw` got what it got: its own state (inactive, suppressed, its filters), how
+    /// far its stated demand is from fitting (counting `offered`, what its outstanding
+    /// offers hold per agent, as available to it) and the explanation of each of its
+    /// roles. `None` for an unknown framework.
     pub fn explain_framework(
         &self,
         fw: &F,
+        offered: &BTreeMap<A, Resources>,
     ) -> Option<(Vec<String>, BTreeMap<String, Explanation>)> {
         let f = self.frameworks.get(fw)?;
         let mut hints = Vec::new();
@@ -199,9 +202,15 @@ impl<F: Key, A: Key> Allocator<F, A> {
             hints.push("the framework is disconnected (inactive): it gets no offers until it subscribes again".to_string());
         }
         for role in &f.suppressed {
-            hints.push(format!(
-                "the framework suppressed offers for role '{role}'; REVIVE resumes them"
-            ));
+            if f.auto_suppressed.contains(role) {
+                hints.push(format!(
+                    "offers for role '{role}' are suppressed automatically: the framework said (REQUEST) it has no pending work and declined an offer; a REQUEST with work or REVIVE resumes them"
+                ));
+            } else {
+                hints.push(format!(
+                    "the framework suppressed offers for role '{role}'; REVIVE resumes them"
+                ));
+            }
         }
         for role in &f.roles {
             let Some(ridx) = self.role_ids.get(role) else {
@@ -218,12 +227,73 @@ impl<F: Key, A: Key> Allocator<F, A> {
                 ));
             }
         }
+        for need in dedup(&f.demand) {
+            hints.push(self.demand_hint(&f.roles, need, offered));
+        }
         let roles = f
             .roles
             .iter()
             .map(|r| (r.clone(), self.explain_role(r)))
             .collect();
         Some((hints, roles))
+    }
+
+    /// How far the closest active agent is from holding `need` for one of `roles`:
+    /// "fits on N agents now" or "short by … on the closest agent".
+    fn demand_hint(
+        &self,
+        roles: &std::collections::BTreeSet<String>,
+        need: &Resources,
+        offered: &BTreeMap<A, Resources>,
+    ) -> String {
+        let want = need.scalar_totals();
+        let mut fits = 0usize;
+        let mut best: Option<(f64, String, BTreeMap<String, Scalar>, &A)> = None;
+        for (id, a) in self.agents.iter().filter(|(_, a)| a.active) {
+            for role in roles {
+                let mine = offered
+                    .get(id)
+                    .map(|o| o.allocated_to(role).without_allocation_role());
+                let avail = super::cycle::allocatable_to(&a.free, role) + mine.unwrap_or_default();
+                let have = avail.scalar_totals();
+                let short = crate::quota::minus(&want, &have);
+                let short: BTreeMap<String, Scalar> = short
+                    .into_iter()
+                    .filter(|(_, v)| *v > Scalar::ZERO)
+                    .collect();
+                if short.is_empty() && avail.contains(&need.filter(|r| r.as_scalar().is_none())) {
+                    fits += 1;
+                    break;
+                }
+                // Normalise by the need so cpus and mem weigh alike.
+                let gap: f64 = short
+                    .iter()
+                    .map(|(n, v)| v.as_f64() / want.get(n).map_or(1.0, |w| w.as_f64().max(1e-9)))
+                    .sum();
+                if best.as_ref().is_none_or(|b| gap < b.0) {
+                    best = Some((gap, role.clone(), short, id));
+                }
+            }
+        }
+        let shown = need.to_string();
+        if fits > 0 {
+            return format!(
+                "its request {shown} fits in the free resources of {fits} agent(s) right now: what holds it back is above (filters, suppression, quota, fair share)"
+            );
+        }
+        match best {
+            None => format!("its request {shown} cannot be placed: no active agent"),
+            Some((_, role, short, agent)) => {
+                let gap: Vec<String> = short
+                    .iter()
+                    .map(|(n, v)| format!("{} {n}", fmt_q(v.as_f64())))
+                    .collect();
+                format!(
+                    "its request {shown} fits on no agent: the closest ({agent}, as role '{role}', counting what is offered to it) is {} short; freeing or adding that much on one agent would let it run",
+                    gap.join(" and ")
+                )
+            }
+        }
     }
 
     fn quota_hints(&self, role: &str, report: &super::RoleReport, hints: &mut Vec<String>) {
@@ -298,4 +368,14 @@ impl<F: Key, A: Key> Allocator<F, A> {
             ));
         }
     }
+}
+
+fn dedup(list: &[Resources]) -> Vec<&Resources> {
+    let mut out: Vec<&Resources> = Vec::new();
+    for r in list {
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    out
 }

@@ -125,7 +125,8 @@ pub(crate) fn parse(op: &Operation) -> Result<ResourceOp, String> {
 impl Master {
     /// One reservation or volume operation of an ACCEPT, applied to the offered pool. An
     /// invalid operation is logged and dropped (its resources stay in the pool and go back
-    /// to the allocator with the rest), as Mesos does without operation feedback.
+    /// to the allocator with the rest); with an `id` the framework also gets
+    /// OPERATION_ERROR, and OPERATION_FINISHED when it applied.
     pub(crate) fn apply_offer_operation(
         &mut self,
         fid: &FrameworkId,
@@ -133,14 +134,14 @@ impl Master {
         op: &Operation,
         out: &mut Vec<Effect>,
     ) {
-        if op.id.is_some() {
-            tracing::info!(framework_id = %fid, operation = %op.kind, "operation feedback is not supported; the operation is applied without status updates");
-        }
+        let info = serde_json::to_value(op).unwrap_or_default();
+        let aid = pool.agent.clone();
         let result = parse(op).and_then(|parsed| self.offer_conversion(fid, pool, &parsed));
         let conv = match result {
             Ok(c) => c,
             Err(message) => {
                 tracing::warn!(framework_id = %fid, agent_id = %pool.agent, operation = %op.kind, %message, "dropping invalid operation");
+                self.operation_feedback(fid, &aid, info, Err(&message), out);
                 return;
             }
         };
@@ -149,12 +150,13 @@ impl Master {
             .convert_allocated(fid, &pool.agent, &conv.from, &conv.to)
         {
             tracing::warn!(framework_id = %fid, agent_id = %pool.agent, operation = %op.kind, error = %e, "allocator refused the operation; dropped");
+            self.operation_feedback(fid, &aid, info, Err(&e), out);
             return;
         }
         pool.resources = pool.resources.saturating_sub(&conv.from) + conv.to.clone();
         tracing::info!(framework_id = %fid, agent_id = %pool.agent, operation = %op.kind, from = %conv.from, to = %conv.to, "applied operation");
-        let aid = pool.agent.clone();
         self.change_agent_total(&aid, &conv, out);
+        self.operation_feedback(fid, &aid, info, Ok(&conv.to), out);
     }
 
     /// Validates `op` for framework `fid` and returns its conversion with the pool's

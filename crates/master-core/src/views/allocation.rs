@@ -143,7 +143,11 @@ pub fn why_role(m: &Master, role: &str) -> Value {
 /// Why a framework got (no) offers: its own state plus each of its roles; `None` when
 /// the allocator does not know it.
 pub fn why_framework(m: &Master, fid: &FrameworkId) -> Option<Value> {
-    let (hints, roles) = m.allocator.explain_framework(fid)?;
+    let mut offered: BTreeMap<strata_api::AgentId, strata_resources::Resources> = BTreeMap::new();
+    for o in m.offers.values().filter(|o| &o.framework_id == fid) {
+        *offered.entry(o.agent_id.clone()).or_default() += o.resources.clone();
+    }
+    let (hints, roles) = m.allocator.explain_framework(fid, &offered)?;
     let roles: Map<String, Value> = roles
         .iter()
         .map(|(r, e)| (r.clone(), explanation(e)))

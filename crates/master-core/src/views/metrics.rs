@@ -90,6 +90,9 @@ fn resource_metrics(m: &Master, put: &mut impl FnMut(&str, f64)) {
         offered += offered_on_agent(m, &a.id).without_allocation_role();
     }
     let _ = m.frameworks.values().map(framework_used).count();
+    crate::oversubscription::revocable_metrics(&total, &used, put);
+    let (total, used) = (total.non_revocable(), used.non_revocable());
+    let offered = offered.non_revocable();
     for name in ["cpus", "gpus", "mem", "disk"] {
         let t = total.scalar(name).as_f64();
         let u = used.scalar(name).as_f64();
@@ -99,9 +102,6 @@ fn resource_metrics(m: &Master, put: &mut impl FnMut(&str, f64)) {
             &format!("master/{name}_percent"),
             if t > 0.0 { u / t } else { 0.0 },
         );
-        put(&format!("master/{name}_revocable_total"), 0.0);
-        put(&format!("master/{name}_revocable_used"), 0.0);
-        put(&format!("master/{name}_revocable_percent"), 0.0);
         put(&format!("allocator/mesos/resources/{name}/total"), t);
         put(
             &format!("allocator/mesos/resources/{name}/offered_or_allocated"),

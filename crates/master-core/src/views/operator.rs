@@ -6,15 +6,10 @@ use crate::master::Master;
 use crate::state::{AgentPhase, AgentState, FrameworkState};
 use crate::tasks::to_time_info;
 use serde_json::{json, Value};
-use strata_api::Task;
 use strata_resources::{Resources, WireFormat};
 
 fn wire(r: &Resources) -> Value {
     json!(r.to_wire(WireFormat::PostRefinement))
-}
-
-fn task(t: &Task) -> Value {
-    json!(t)
 }
 
 /// One agent entry of GET_AGENTS (also AGENT_ADDED).
@@ -90,9 +85,9 @@ pub fn get_frameworks(m: &Master) -> Value {
 pub fn get_tasks(m: &Master) -> Value {
     let fws = || m.frameworks.values().chain(m.completed_frameworks.iter());
     json!({
-        "tasks": fws().flat_map(|f| f.tasks.values()).map(|t| task(&t.task)).collect::<Vec<_>>(),
-        "unreachable_tasks": fws().flat_map(|f| f.unreachable_tasks.values()).map(|t| task(&t.task)).collect::<Vec<_>>(),
-        "completed_tasks": fws().flat_map(|f| f.completed_tasks.iter()).map(|t| task(&t.task)).collect::<Vec<_>>(),
+        "tasks": fws().flat_map(|f| f.tasks.values()).map(|t| t.to_json()).collect::<Vec<_>>(),
+        "unreachable_tasks": fws().flat_map(|f| f.unreachable_tasks.values()).map(|t| t.to_json()).collect::<Vec<_>>(),
+        "completed_tasks": fws().flat_map(|f| f.completed_tasks.iter()).map(|t| t.to_json()).collect::<Vec<_>>(),
     })
 }
 

@@ -1,13 +1,13 @@
 //! Operator API event stream payloads (TASK_ADDED, TASK_UPDATED, FRAMEWORK_*, AGENT_*).
 
-use crate::state::{AgentState, FrameworkState};
+use crate::state::{AgentState, FrameworkState, TaskRecord};
 use crate::tasks::to_time_info;
 use serde_json::{json, Value};
-use strata_api::{AgentId, FrameworkId, FrameworkInfo, Task, TaskState, TaskStatus};
+use strata_api::{AgentId, FrameworkId, FrameworkInfo, TaskState, TaskStatus};
 
 /// TASK_ADDED.
-pub fn task_added(task: &Task) -> Value {
-    json!({"type": "TASK_ADDED", "task_added": {"task": task}})
+pub fn task_added(task: &TaskRecord) -> Value {
+    json!({"type": "TASK_ADDED", "task_added": {"task": task.to_json()}})
 }
 
 /// TASK_UPDATED: `state` is the latest known state, which can differ from `status.state`.

@@ -91,6 +91,7 @@ pub fn hello(host: &str, ip: &str, flag: &str) -> Hello {
         executors: Vec::new(),
         tasks: Vec::new(),
         checkpointed_resources: Vec::new(),
+        oversubscribed_resources: Vec::new(),
     }
 }
 

@@ -70,9 +70,13 @@ async fn read(app: &App, kind: T) -> Response {
 fn read_body(m: &Master, now: f64, kind: T) -> Result<Value, (StatusCode, String)> {
     let body = match kind {
         T::GetHealth => json!({"healthy": true}),
-        T::GetFlags => json!({"flags": m.config().flags.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>()}),
+        T::GetFlags => {
+            json!({"flags": m.config().flags.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>()})
+        }
         T::GetVersion => json!({"version_info": super::read::version_json()}),
-        T::GetMetrics => json!({"metrics": metric_view::snapshot(m, now).into_iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>()}),
+        T::GetMetrics => {
+            json!({"metrics": metric_view::snapshot(m, now).into_iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>()})
+        }
         T::GetLoggingLevel => json!({"level": 0}),
         T::GetState => ops::get_state(m),
         T::GetAgents => ops::get_agents(m),
@@ -84,10 +88,11 @@ fn read_body(m: &Master, now: f64, kind: T) -> Result<Value, (StatusCode, String
         T::GetMaintenanceStatus => json!({"status": maintenance_view::status(m)}),
         T::GetMaintenanceSchedule => json!({"schedule": maintenance_view::schedule(m)}),
         T::GetWeights => json!({"weight_infos": strata_master_core::views::allocation::weights(m)}),
+        T::GetOperations => m.operations_json(),
         other => {
             return Err((
                 StatusCode::NOT_IMPLEMENTED,
-                format!("{} is not supported by this Strata version (reservations, quota and maintenance come with the allocation work)", other.as_str()),
+                format!("{} is not supported by the Strata master", other.as_str()),
             ))
         }
     };

@@ -1,0 +1,209 @@
+//! Oversubscription with real processes: an agent lending a fixed amount read from a
+//! file offers revocable resources to REVOCABLE_RESOURCES frameworks only, a task runs on
+//! them, and shrinking the file makes the agent's QoS correction preempt the task; the
+//! usage-based estimator lends the idle cpus of a sleeping task.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use strata_api::scheduler::{Accept, Command, Event, Launch, Operation};
+use strata_api::{Capability, CommandInfo, Filters, Offer, Reason, Source, TaskId, TaskInfo};
+use strata_api::{FrameworkInfo, TaskState};
+use strata_resources::{Resources, WireFormat};
+use strata_testkit::framework::*;
+use strata_testkit::{wait_until, Cluster};
+
+const BIN: &str = env!("CARGO_BIN_EXE_strata");
+
+fn capable_info(name: &str) -> FrameworkInfo {
+    let mut info = framework_info(name, 60.0, false, false);
+    info.capabilities.push(Capability {
+        kind: "REVOCABLE_RESOURCES".into(),
+    });
+    info
+}
+
+fn revocable(flag: &str) -> Resources {
+    Resources::parse_flag(flag, "*")
+        .unwrap()
+        .map(|r| r.revocable = true)
+}
+
+fn offered_revocable(o: &Offer) -> Resources {
+    Resources::from_wire(&o.resources).unwrap().revocable()
+}
+
+/// Waits for an offer holding `need` among its revocable resources and takes it.
+async fn revocable_offer(fw: &mut Fw, need: &Resources) -> Offer {
+    loop {
+        let fit =
+            fw.s.session
+                .offers()
+                .find(|o| offered_revocable(o).contains(need))
+                .map(|o| o.id.clone());
+        if let Some(id) = fit {
+            return fw.s.session.take_offer(&id).expect("outstanding");
+        }
+        let is_offers = |e: &Event| matches!(e, Event::Offers(_)).then_some(());
+        fw.expect("an offer with revocable resources", is_offers)
+            .await;
+    }
+}
+
+async fn launch_on(fw: &Fw, offer: Offer, task: &str, cmd: &str, res: &Resources) {
+    let info = TaskInfo::command(
+        task,
+        TaskId::new(task),
+        offer.agent_id.clone(),
+        res.to_wire(WireFormat::PreRefinement),
+        CommandInfo::shell(cmd),
+    );
+    let op = Operation {
+        kind: "LAUNCH".into(),
+        launch: Some(Launch {
+            task_infos: vec![info],
+        }),
+        ..Default::default()
+    };
+    let accept = Accept {
+        offer_ids: vec![offer.id],
+        operations: vec![op],
+        filters: Some(Filters {
+            refuse_seconds: Some(0.0),
+        }),
+    };
+    fw.call(Command::Accept(accept)).await;
+}
+
+/// Offers the framework got until the master answers a reconciliation of `marker`.
+async fn offers_until_marker(fw: &mut Fw, marker: &str) -> Vec<Offer> {
+    fw.reconcile(marker, None).await;
+    let mut offers = Vec::new();
+    fw.expect(&format!("the answer for {marker}"), |e| match e {
+        Event::Update(u) if u.status.task_id.as_str() == marker => Some(()),
+        Event::Offers(o) => {
+            offers.extend(o.offers.iter().cloned());
+            None
+        }
+        _ => None,
+    })
+    .await;
+    offers
+}
+
+async fn metric(c: &Cluster, name: &str) -> Option<f64> {
+    c.get("/metrics/snapshot").await.ok()?[name].as_f64()
+}
+
+async fn wait_metric(c: &Cluster, name: &str, want: f64) {
+    wait_until(LONG, &format!("{name} = {want}"), async || {
+        metric(c, name)
+            .await
+            .filter(|v| (v - want).abs() < 1e-6)
+            .map(|_| ())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fixed_estimate_lends_revocable_cpus_and_a_shrinking_one_preempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let lend = dir.path().join("lend");
+    std::fs::write(&lend, "cpus:2;mem:256").unwrap();
+    let source = format!("file://{}", lend.display());
+    let agent_flags = [
+        "--oversubscribed_resources",
+        &source,
+        "--oversubscribed_resources_interval",
+        "0.3",
+    ];
+    let c = Cluster::start_with(BIN.as_ref(), 1, &[], &agent_flags).await;
+    let mut plain =
+        Fw::subscribe(&c.master.addr, framework_info("plain", 60.0, false, false)).await;
+    let mut fw = Fw::subscribe(&c.master.addr, capable_info("capable")).await;
+
+    let need = revocable("cpus:1;mem:32");
+    let offer = revocable_offer(&mut fw, &need).await;
+    let (cmd, marker) = sleeper();
+    launch_on(&fw, offer, "rev1", &cmd, &need).await;
+    fw.state("rev1", TaskState::Running).await;
+    wait_metric(&c, "master/cpus_revocable_total", 2.0).await;
+    wait_metric(&c, "master/cpus_revocable_used", 1.0).await;
+    let state = c.get("/master/state").await.unwrap();
+    assert_eq!(state["slaves"][0]["resources"]["cpus_revocable"], 2.0);
+    assert_eq!(state["slaves"][0]["used_resources"]["cpus_revocable"], 1.0);
+
+    // The operator takes the spare capacity back: the revocable task is preempted.
+    std::fs::write(&lend, "cpus:0.5;mem:256").unwrap();
+    let status = fw
+        .expect("rev1 to end", |e| match e {
+            Event::Update(u)
+                if u.status.task_id.as_str() == "rev1" && u.status.state.is_terminal() =>
+            {
+                Some(u.status.clone())
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(status.state, TaskState::Lost, "{status:?}");
+    assert_eq!(
+        status.reason,
+        Some(Reason::ContainerPreempted),
+        "{status:?}"
+    );
+    assert_eq!(status.source, Some(Source::Agent), "{status:?}");
+    let message = status.message.unwrap_or_default();
+    assert!(message.contains("preempted by QoS correction"), "{message}");
+    wait_gone(&marker).await;
+    wait_metric(&c, "master/cpus_revocable_total", 0.5).await;
+
+    let seen = offers_until_marker(&mut plain, "end-of-test").await;
+    assert!(
+        seen.iter().all(|o| offered_revocable(o).is_empty()),
+        "a framework without REVOCABLE_RESOURCES got revocable resources: {seen:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_usage_estimator_lends_the_idle_cpus_of_a_sleeping_task() {
+    if !strata_testkit::is_root() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run the cgroups tests as root"
+        );
+        eprintln!("SKIPPED: measuring container usage needs cgroups (root)");
+        return;
+    }
+    let agent_flags = [
+        "--oversubscription",
+        "usage",
+        "--oversubscribed_resources_interval",
+        "0.3",
+    ];
+    let c = Cluster::start_with(BIN.as_ref(), 1, &[], &agent_flags).await;
+    assert_eq!(metric(&c, "master/cpus_revocable_total").await, Some(0.0));
+    let mut owner =
+        Fw::subscribe(&c.master.addr, framework_info("owner", 60.0, false, false)).await;
+    let (cmd, _marker) = sleeper();
+    owner
+        .launch_with("owner1", &cmd, |t| {
+            t.resources = Resources::parse_flag("cpus:1;mem:128", "*")
+                .unwrap()
+                .to_wire(WireFormat::PreRefinement);
+        })
+        .await;
+    owner.state("owner1", TaskState::Running).await;
+    // 1.1 cpus allocated (with the executor's 0.1), nearly none used: 0.9 lent.
+    let lent = wait_until(
+        LONG,
+        "the sleeping task's idle cpus to be lent",
+        async || {
+            let state = c.get("/master/state").await.ok()?;
+            let cpus = state["slaves"][0]["resources"]["cpus_revocable"].as_f64()?;
+            (cpus >= 0.8).then_some(cpus)
+        },
+    )
+    .await;
+    assert!(lent <= 1.0, "{lent}");
+    let mut fw = Fw::subscribe(&c.master.addr, capable_info("borrower")).await;
+    let offer = revocable_offer(&mut fw, &revocable("cpus:0.8")).await;
+    assert!(offered_revocable(&offer).cpus().as_f64() >= 0.8);
+}
