@@ -182,6 +182,7 @@ impl Agent {
             ToAgent::CheckpointResources(c) => self.checkpoint_resources(c, out),
             ToAgent::Ping => out.push(Effect::Master(Box::new(ToMaster::Pong))),
             ToAgent::Shutdown(s) => out.push(Effect::Shutdown { message: s.message }),
+            ToAgent::PreemptTasks(p) => self.preempt_tasks(&p, out),
         }
     }
 

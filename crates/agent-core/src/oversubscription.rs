@@ -148,6 +148,33 @@ impl Agent {
             .fold(Resources::new(), |acc, l| acc + l.resources)
     }
 
+    /// PREEMPT_TASKS from the master: evicts the revocable containers running these
+    /// tasks (for higher-priority work), as a QoS correction does. Containers holding no
+    /// revocable resources are never evicted this way.
+    pub(crate) fn preempt_tasks(
+        &mut self,
+        p: &strata_api::agent_link::PreemptTasks,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(fw) = self.frameworks.get(&p.framework_id) else {
+            return;
+        };
+        let containers: Vec<ContainerId> = fw
+            .executors
+            .values()
+            .filter(|e| live(e) && !held(e).revocable().is_empty())
+            .filter(|e| {
+                p.task_ids.iter().any(|t| {
+                    e.launched.contains_key(t) || e.queued.iter().flatten().any(|q| &q.task_id == t)
+                })
+            })
+            .map(|e| e.container_id.clone())
+            .collect();
+        for cid in containers {
+            self.preempt(&cid, &p.message, out);
+        }
+    }
+
     /// Destroys a revocable container; its tasks end GONE (LOST) when it exits.
     fn preempt(&mut self, cid: &ContainerId, why: &str, out: &mut Vec<Effect>) {
         let Some((fid, eid)) = self.containers.get(cid).cloned() else {

@@ -72,6 +72,8 @@ struct FrameworkState {
     idx: u32,
     /// REVOCABLE_RESOURCES: may be offered revocable resources.
     revocable: bool,
+    /// Higher goes first for revocable resources (and may preempt lower; see the master).
+    priority: i64,
     /// What the framework says it still needs (REQUEST), one entry per unit of work;
     /// used to explain why it is not getting it.
     demand: Vec<Resources>,
@@ -219,6 +221,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             .or_insert_with(|| FrameworkState {
                 idx: next,
                 revocable: false,
+                priority: 0,
                 demand: Vec::new(),
                 demand_stated: false,
                 auto_suppressed: BTreeSet::new(),
@@ -301,6 +304,24 @@ impl<F: Key, A: Key> Allocator<F, A> {
         if let Some(f) = self.frameworks.get_mut(fw) {
             f.revocable = capable;
         }
+    }
+
+    /// Sets a framework's priority (default 0): revocable resources go to the highest
+    /// priority capable framework first (DRF among equals).
+    pub fn set_priority(&mut self, fw: &F, priority: i64) {
+        if let Some(f) = self.frameworks.get_mut(fw) {
+            f.priority = priority;
+        }
+    }
+
+    /// A framework's priority (0 when unknown).
+    pub fn priority(&self, fw: &F) -> i64 {
+        self.frameworks.get(fw).map_or(0, |f| f.priority)
+    }
+
+    /// A framework's stated demand (its latest REQUEST).
+    pub fn demand(&self, fw: &F) -> &[Resources] {
+        self.frameworks.get(fw).map_or(&[], |f| f.demand.as_slice())
     }
 
     /// Records what the framework still needs (its latest REQUEST; empty clears it).

@@ -349,3 +349,41 @@ fn declining_with_no_pending_work_auto_suppresses() {
         "offered again after the filter"
     );
 }
+
+/// Revocable resources go to the highest-priority capable framework, whatever its share;
+/// equal priorities fall back to DRF order.
+#[test]
+fn revocable_resources_go_to_the_highest_priority_first() {
+    let mut a = with_agents(&[("a1", "cpus:1;mem:100")]);
+    for f in ["low", "high", "plain"] {
+        add_fw(&mut a, f, &["r"]);
+    }
+    a.set_revocable_capable(&"low", true);
+    a.set_revocable_capable(&"high", true);
+    a.set_priority(&"high", 5);
+    // "high" already holds something, so DRF alone would prefer the others.
+    a.add_used(&"high", &"a1", &res_in("cpus:0.5", "r"));
+    let lent = res("cpus:2").map(|r| r.revocable = true);
+    assert!(a.update_revocable(&"a1", &lent).is_empty());
+    let out = a.allocate(0.0);
+    a.check_invariants().unwrap();
+    let revocable: Vec<(&str, String)> = out
+        .iter()
+        .filter(|x| !x.resources.revocable().is_empty())
+        .map(|x| {
+            (
+                x.framework,
+                x.resources
+                    .revocable()
+                    .without_allocation_role()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(revocable, [("high", "cpus:2".to_string())], "{out:?}");
+    // The non-revocable rest follows DRF: "low" (share 0) before "high".
+    assert!(out
+        .iter()
+        .any(|x| x.framework == "low" && x.resources.revocable().is_empty()));
+    assert_eq!(a.priority(&"high"), 5);
+}

@@ -141,6 +141,15 @@ pub struct ShutdownAgent {
     pub message: String,
 }
 
+/// Master → agent: evict these tasks' revocable containers for higher-priority work; the
+/// tasks end as for a QoS correction (TASK_LOST/TASK_GONE, REASON_CONTAINER_PREEMPTED).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreemptTasks {
+    pub framework_id: FrameworkId,
+    pub task_ids: Vec<TaskId>,
+    pub message: String,
+}
+
 tagged_union! {
     /// Master → agent messages.
     pub enum ToAgent via ToAgentEnvelope {
@@ -157,6 +166,7 @@ tagged_union! {
             ReconcileTasks(ReconcileTasks) = "RECONCILE_TASKS", reconcile_tasks;
             CheckpointResources(CheckpointResources) = "CHECKPOINT_RESOURCES", checkpoint_resources;
             Shutdown(ShutdownAgent) = "SHUTDOWN", shutdown;
+            PreemptTasks(PreemptTasks) = "PREEMPT_TASKS", preempt_tasks;
         }
         bare {
             Ping = "PING";

@@ -70,6 +70,9 @@ pub struct InverseOffer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<AgentId>,
     pub unavailability: Unavailability,
+    /// The resources asked back; empty means the whole agent (maintenance).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<strata_resources::WireResource>,
 }
 
 /// `INVERSE_OFFERS` event payload.

@@ -207,3 +207,69 @@ async fn the_usage_estimator_lends_the_idle_cpus_of_a_sleeping_task() {
     let offer = revocable_offer(&mut fw, &revocable("cpus:0.8")).await;
     assert!(offered_revocable(&offer).cpus().as_f64() >= 0.8);
 }
+
+/// Priority preemption with real processes: a low-priority framework runs a task on the
+/// agent's 2 revocable cpus; a priority-10 framework asks (REQUEST) for 1 revocable cpu.
+/// The low one is warned with an inverse offer, its task is evicted after the grace
+/// period (REASON_CONTAINER_PREEMPTED), and the high one is offered the revocable cpus.
+#[tokio::test(flavor = "multi_thread")]
+async fn higher_priority_demand_preempts_lower_priority_revocable_work() {
+    let agent_flags = [
+        "--oversubscribed_resources",
+        "cpus:2;mem:64",
+        "--oversubscribed_resources_interval",
+        "0.3",
+    ];
+    let master_flags = ["--preemption_grace_period", "1"];
+    let c = Cluster::start_with(BIN.as_ref(), 1, &master_flags, &agent_flags).await;
+    let mut low = Fw::subscribe(&c.master.addr, capable_info("low")).await;
+    let lent = revocable("cpus:2;mem:32");
+    let offer = revocable_offer(&mut low, &lent).await;
+    let (cmd, marker) = sleeper();
+    launch_on(&low, offer, "victim", &cmd, &lent).await;
+    low.state("victim", TaskState::Running).await;
+    wait_alive(&marker).await;
+
+    let mut info = capable_info("high");
+    info.labels = Some(strata_api::Labels {
+        labels: vec![strata_api::Label {
+            key: "strata.priority".into(),
+            value: Some("10".into()),
+        }],
+    });
+    let mut high = Fw::subscribe(&c.master.addr, info).await;
+    let want = revocable("cpus:1").to_wire(WireFormat::PostRefinement);
+    let req = serde_json::json!({"requests": [{"resources": want}]});
+    high.call(Command::Request(req)).await;
+
+    let warned = low
+        .expect("an inverse offer", |e| match e {
+            Event::InverseOffers(v) => Some(v.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(warned["inverse_offers"][0]["resources"][0]["name"], "cpus");
+    let s = low
+        .expect("the victim's end", |e| match e {
+            Event::Update(u)
+                if u.status.task_id.as_str() == "victim" && u.status.state.is_terminal() =>
+            {
+                Some(u.status.clone())
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(s.state, TaskState::Lost, "{s:?}");
+    assert_eq!(s.reason, Some(Reason::ContainerPreempted), "{s:?}");
+    assert_eq!(s.source, Some(Source::Agent), "{s:?}");
+    assert!(
+        s.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("higher-priority"),
+        "{s:?}"
+    );
+    wait_gone(&marker).await;
+    let got = revocable_offer(&mut high, &revocable("cpus:1")).await;
+    assert!(offered_revocable(&got).cpus().as_f64() >= 1.0);
+}

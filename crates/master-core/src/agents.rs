@@ -263,6 +263,7 @@ impl Master {
         }
         self.expire_failovers(now, out);
         self.expire_offers(now, out);
+        self.fire_preemptions(now, out);
     }
 
     /// Marks an agent unreachable: persisted first; its tasks go UNREACHABLE (LOST for

@@ -34,6 +34,9 @@ pub struct Config {
     pub max_unreachable_tasks_per_framework: usize,
     /// Role weights given at start (`--weights`).
     pub weights: Vec<(String, f64)>,
+    /// Seconds between the inverse offer warning a preempted revocable task's framework
+    /// and its eviction.
+    pub preemption_grace: f64,
     /// Flags echoed by /master/state and GET_FLAGS.
     pub flags: Vec<(String, String)>,
 }
@@ -56,6 +59,7 @@ impl Default for Config {
             max_completed_tasks_per_framework: 1000,
             max_unreachable_tasks_per_framework: 1000,
             weights: Vec::new(),
+            preemption_grace: 5.0,
             flags: Vec::new(),
         }
     }

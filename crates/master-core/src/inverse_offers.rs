@@ -132,6 +132,7 @@ impl Master {
             framework_id: r.framework_id.clone(),
             agent_id: Some(r.agent_id.clone()),
             unavailability: r.unavailability,
+            resources: Vec::new(),
         }
     }
 

@@ -19,6 +19,7 @@ mod metrics;
 mod offers;
 mod operations;
 mod oversubscription;
+mod preemption;
 mod quota;
 mod recover;
 mod reservations;
@@ -30,6 +31,7 @@ pub use config::{Config, DEFAULT_OFFER_TIMEOUT};
 pub use io::{CallError, ConnId, Effect, Input, OperatorInput, Reply};
 pub use master::Master;
 pub use metrics::Metrics;
+pub use preemption::PRIORITY_LABEL;
 pub use quota::validate_role;
 pub use state::{
     AgentPhase, AgentState, FrameworkState, OfferRecord, TaskRecord, UnreachableAgent,

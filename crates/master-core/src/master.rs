@@ -42,6 +42,9 @@ pub struct Master {
     /// (framework, operation id).
     pub(crate) operations: BTreeMap<(FrameworkId, String), crate::operations::OperationRecord>,
     pub(crate) next_operation_uuid: u64,
+    /// Revocable tasks chosen for eviction, by (framework, task).
+    pub(crate) preemptions:
+        BTreeMap<(FrameworkId, strata_api::TaskId), crate::preemption::PendingPreemption>,
     /// Maintenance schedule, inverse offers, deactivated and draining agents.
     pub(crate) maint: crate::maintenance::MaintenanceState,
     next_framework: u64,
@@ -73,6 +76,7 @@ impl Master {
             operator_subscribers: 0,
             operations: BTreeMap::new(),
             next_operation_uuid: 0,
+            preemptions: BTreeMap::new(),
             maint: Default::default(),
             next_framework: 0,
             next_agent: 0,

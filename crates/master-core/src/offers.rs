@@ -76,6 +76,9 @@ impl Master {
             self.send_framework(&fid, Event::Offers(Offers { offers }), out);
         }
         self.send_inverse_offers(now, out);
+        if full {
+            self.plan_preemptions(now, out);
+        }
     }
 
     /// Mesos' region rule: an agent in a region other than the master's is offered only

@@ -203,6 +203,14 @@ fn core_config(flags: &MasterFlags, addr: SocketAddr) -> anyhow::Result<Config> 
         agent_reregister_timeout: flags.agent_reregister_timeout,
         heartbeat_interval: flags.heartbeat_interval,
         offer_timeout: flags.offer_timeout()?,
+        preemption_grace: {
+            let g = flags.preemption_grace_period;
+            anyhow::ensure!(
+                g.is_finite() && g >= 0.0,
+                "--preemption_grace_period must be a number of seconds, got {g}"
+            );
+            g
+        },
         domain: flags.domain()?,
         weights: flags.weights()?,
         flags: flags.as_pairs(),

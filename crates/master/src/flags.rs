@@ -41,6 +41,10 @@ pub struct MasterFlags {
     /// sit on resources (as DC/OS configures Mesos).
     #[arg(long = "offer_timeout", default_value_t = strata_master_core::DEFAULT_OFFER_TIMEOUT)]
     pub offer_timeout: f64,
+    /// Seconds between the inverse offer that warns a framework of a preempted revocable
+    /// task (for higher-priority work) and the task's eviction.
+    #[arg(long = "preemption_grace_period", default_value_t = 5.0)]
+    pub preemption_grace_period: f64,
     /// This master's domain: JSON `{"fault_domain":{"region":{"name":"r1"},"zone":{"name":"z1"}}}`
     /// or a file holding it (`file:///path` or a path). Agents in other regions are offered
     /// only to REGION_AWARE frameworks.
@@ -68,6 +72,7 @@ impl MasterFlags {
             allocation_interval: 1.0,
             heartbeat_interval: 15.0,
             offer_timeout: strata_master_core::DEFAULT_OFFER_TIMEOUT,
+            preemption_grace_period: 5.0,
             domain: None,
             weights: None,
             max_request_bytes: 8 << 20,
@@ -160,6 +165,10 @@ impl MasterFlags {
                 } else {
                     String::new()
                 },
+            ),
+            (
+                "preemption_grace_period".into(),
+                format!("{}secs", self.preemption_grace_period),
             ),
             ("domain".into(), self.domain.clone().unwrap_or_default()),
             ("weights".into(), self.weights.clone().unwrap_or_default()),

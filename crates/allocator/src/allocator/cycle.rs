@@ -247,12 +247,16 @@ impl<F: Key, A: Key> Allocator<F, A> {
             )),
             _ => None,
         };
+        // Revocable resources go to the highest-priority capable framework; when that is
+        // the framework picked for the rest, both make one offer.
+        let lent_to = lent_ok
+            .then(|| pick(sorter, frameworks, role, slot, &lent, &lent, now, true).ok())
+            .flatten();
         if let Some(picked) = picked {
             match picked {
                 Ok(fw) => {
-                    let takes_lent = lent_ok && frameworks.get(&fw).is_some_and(|f| f.revocable);
                     let mut granted = offer.clone();
-                    if takes_lent {
+                    if lent_to.as_ref() == Some(&fw) {
                         granted += lent.clone();
                         lent_left = false;
                     }
@@ -261,10 +265,8 @@ impl<F: Key, A: Key> Allocator<F, A> {
                 Err(r) => why = r,
             }
         }
-        if lent_left {
-            if let Ok(fw) = pick(sorter, frameworks, role, slot, &lent, &lent, now, true) {
-                grants.push((fw, lent.with_allocation_role(role)));
-            }
+        if let (true, Some(fw)) = (lent_left, lent_to) {
+            grants.push((fw, lent.with_allocation_role(role)));
         }
         if grants.is_empty() {
             return Err(why);
@@ -560,6 +562,9 @@ fn pick<F: Key>(
     revocable: bool,
 ) -> Result<F, Reason> {
     let mut eligible = false;
+    // For revocable resources the highest priority wins (the first in DRF order among
+    // equals); otherwise the first in DRF order.
+    let mut best: Option<(i64, &F)> = None;
     for fw in sorter.iter() {
         let Some(f) = frameworks.get(fw) else {
             continue;
@@ -568,17 +573,23 @@ fn pick<F: Key>(
             continue;
         }
         eligible = true;
+        if best.is_some_and(|(p, _)| f.priority <= p) {
+            continue;
+        }
         if let Some(s) = slot.as_deref_mut() {
             if s.refuses(f.idx, offer, now) {
                 s.mark_blocking(f.idx, avail, now);
                 continue;
             }
         }
-        return Ok(fw.clone());
+        if !revocable {
+            return Ok(fw.clone());
+        }
+        best = Some((f.priority, fw));
     }
-    Err(if eligible {
-        Reason::AllFiltered
-    } else {
-        Reason::NoEligibleFramework
-    })
+    match best {
+        Some((_, fw)) => Ok(fw.clone()),
+        None if eligible => Err(Reason::AllFiltered),
+        None => Err(Reason::NoEligibleFramework),
+    }
 }
