@@ -170,7 +170,7 @@ impl Agent {
         let Some(fw) = self.frameworks.get(fid) else {
             return;
         };
-        let spec = ContainerSpec {
+        let mut spec = ContainerSpec {
             container_id: container_id.clone(),
             framework_id: fid.clone(),
             executor_id: info.executor_id.clone(),
@@ -225,6 +225,7 @@ impl Agent {
             self.checkpoint_tasks(fid, &info.executor_id, &queued, out);
         }
         self.link_volumes(&spec.directory, &spec.kind, Some(&info), &queued, out);
+        spec.env.extend(self.docker_volumes_env(&queued));
         out.push(Effect::Launch(Box::new(spec)));
     }
 

@@ -141,7 +141,7 @@ impl Agent {
         if let Some(e) = executor {
             add(directory.to_string(), &e.resources);
         }
-        for t in tasks {
+        for t in tasks.iter().filter(|t| !is_docker(t)) {
             let dir = match kind {
                 ExecutorKind::Default => format!("{directory}/tasks/{}", t.task_id),
                 _ => directory.to_string(),
@@ -153,6 +153,34 @@ impl Agent {
                 out.push(Effect::Volume(op));
             }
         }
+    }
+
+    /// For DOCKER tasks, which get their volumes as bind mounts instead of links: the
+    /// `STRATA_VOLUMES` variable for the executor, a JSON object of container path →
+    /// host directory (`None` when no DOCKER task uses a volume).
+    pub(crate) fn docker_volumes_env(&self, tasks: &[TaskInfo]) -> Option<(String, String)> {
+        let mut map = serde_json::Map::new();
+        for t in tasks.iter().filter(|t| is_docker(t)) {
+            for v in Resources::from_wire(&t.resources)
+                .unwrap_or_default()
+                .iter()
+            {
+                let (Some(id), Some(path)) = (v.persistence_id(), v.volume_container_path()) else {
+                    continue;
+                };
+                if container_path_problem(path).is_some() {
+                    continue;
+                }
+                let host = volume_path(&self.cfg.work_dir, v.role(), id);
+                map.insert(path.to_string(), serde_json::Value::String(host));
+            }
+        }
+        (!map.is_empty()).then(|| {
+            (
+                "STRATA_VOLUMES".to_string(),
+                serde_json::Value::Object(map).to_string(),
+            )
+        })
     }
 
     fn link_for(&self, dir: &str, v: &Resource) -> Option<VolumeOp> {
@@ -174,4 +202,8 @@ impl Agent {
             read_only: v.volume_read_only(),
         })
     }
+}
+
+fn is_docker(t: &TaskInfo) -> bool {
+    t.container.as_ref().is_some_and(|c| c.is_docker())
 }

@@ -458,3 +458,77 @@ async fn reservations_survive_an_agent_kill9_and_a_master_restart() {
     );
     assert_eq!(slave(&c).await["reserved_resources"][ROLE]["cpus"], 2.0);
 }
+
+/// A DOCKER task gets its persistent volume bind-mounted at the container path in its
+/// sandbox: what it writes lands in the agent's volume directory. Needs the Docker test
+/// image (`.ci/docker-setup.sh`); skipped with a reason elsewhere, never under CI.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_docker_task_writes_to_its_persistent_volume() {
+    const IMAGE: &str = "strata-test/busybox:latest";
+    let ready = std::process::Command::new("docker")
+        .args(["image", "inspect", IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ready {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run the Docker volume test"
+        );
+        eprintln!("SKIPPED: Docker or the test image {IMAGE} is missing");
+        return;
+    }
+    let c = Cluster::start(BIN.as_ref(), 1).await;
+    let mut fw = Fw::subscribe(&c.master.addr, eng_framework("docker-volumes")).await;
+    let offer = fw.full_offer().await;
+    let vol = volume(64.0, "dv1");
+    let mut writer = task(
+        "docker-writer",
+        &offer,
+        "echo from-docker > /mnt/mesos/sandbox/data/f && cat /mnt/mesos/sandbox/data/f",
+        pre(std::slice::from_ref(&vol)),
+    );
+    writer.container = Some(
+        serde_json::from_value(json!({"type": "DOCKER", "docker": {"image": IMAGE}})).unwrap(),
+    );
+    let ops = vec![
+        op("RESERVE", &[dynamic("disk", 64.0)]),
+        op("CREATE", std::slice::from_ref(&vol)),
+        launch(vec![writer]),
+    ];
+    accept(&fw, &offer, ops).await;
+    let s = fw
+        .expect("the docker task to end", |e| match e {
+            Event::Update(u)
+                if u.status.task_id.as_str() == "docker-writer" && u.status.state.is_terminal() =>
+            {
+                Some(u.status.clone())
+            }
+            _ => None,
+        })
+        .await;
+    let ids = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=strata.framework={}", fw.id()),
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    for id in ids.split_whitespace() {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f", id])
+            .output();
+    }
+    assert_eq!(s.state, TaskState::Finished, "{s:?}");
+    let dir = c.agents[0]
+        .work_dir
+        .canonicalize()
+        .unwrap()
+        .join("volumes/roles/eng/dv1");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("f")).unwrap(),
+        "from-docker\n"
+    );
+}

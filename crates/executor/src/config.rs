@@ -47,6 +47,9 @@ pub struct Config {
     /// Whether DOCKER tasks may run (`STRATA_DOCKER`, set by the agent from its
     /// `--containerizers`; unset means yes).
     pub docker_enabled: bool,
+    /// Persistent volumes of DOCKER tasks: container path → host directory
+    /// (`STRATA_VOLUMES`, a JSON object set by the agent; unreadable → none).
+    pub docker_volumes: std::collections::BTreeMap<String, PathBuf>,
 }
 
 impl Config {
@@ -97,6 +100,9 @@ impl Config {
                 .or_else(|| get("MESOS_AGENT_ID"))
                 .filter(|v| !v.is_empty()),
             docker_enabled: get("STRATA_DOCKER").as_deref() != Some("0"),
+            docker_volumes: get("STRATA_VOLUMES")
+                .and_then(|v| serde_json::from_str(&v).ok())
+                .unwrap_or_default(),
         })
     }
 

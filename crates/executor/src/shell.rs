@@ -42,6 +42,7 @@ pub async fn run(config: Config) -> i32 {
             framework_id: config.framework_id.to_string(),
             agent_id: config.agent_id.clone(),
             directory: config.directory.clone(),
+            volumes: config.docker_volumes.clone(),
         },
     };
     let core = Core::new(core_config, Box::new(rand::random::<[u8; 16]>));

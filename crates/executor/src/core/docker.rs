@@ -24,6 +24,8 @@ pub struct DockerSettings {
     pub agent_id: Option<String>,
     /// The host sandbox, mounted at `/mnt/mesos/sandbox`.
     pub directory: PathBuf,
+    /// Persistent volumes: container path (relative to the sandbox) → host directory.
+    pub volumes: std::collections::BTreeMap<String, PathBuf>,
 }
 
 impl Default for DockerSettings {
@@ -33,6 +35,7 @@ impl Default for DockerSettings {
             framework_id: String::new(),
             agent_id: None,
             directory: PathBuf::from("."),
+            volumes: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -51,6 +54,7 @@ impl Core {
                 framework_id: &settings.framework_id,
                 agent_id: settings.agent_id.as_deref(),
                 directory: &settings.directory,
+                volumes: &settings.volumes,
             };
             plan(&info, &ctx)
         });

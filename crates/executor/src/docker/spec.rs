@@ -60,6 +60,8 @@ pub struct DockerContext<'a> {
     pub agent_id: Option<&'a str>,
     /// The host sandbox (`MESOS_DIRECTORY`).
     pub directory: &'a Path,
+    /// Persistent volumes: container path → host directory (from the agent).
+    pub volumes: &'a std::collections::BTreeMap<String, std::path::PathBuf>,
 }
 
 /// A published port: `host_port` on the host to `container_port`/`protocol`.
@@ -118,7 +120,8 @@ pub fn plan(task: &TaskInfo, ctx: &DockerContext) -> Result<DockerRun, PlanError
         .ok_or_else(|| invalid("No docker info found in container info"))?;
     let name = container_name(ctx);
     let (entrypoint, cmd) = command(task)?;
-    let (binds, volume_driver) = volumes(container, docker, ctx.directory)?;
+    let (mut binds, volume_driver) = volumes(container, docker, ctx.directory)?;
+    binds.extend(persistent_volume_binds(task, ctx.volumes));
     let network = network(container, docker)?;
     if container.hostname.is_some() && network == HOST_NETWORK {
         return Err(invalid("Unable to set hostname with host network mode"));
@@ -256,6 +259,28 @@ fn volumes(
         driver = Some(deprecated.clone());
     }
     Ok((binds, driver))
+}
+
+/// Persistent volumes among the task's resources, bind-mounted at
+/// `/mnt/mesos/sandbox/<container_path>` from the host directories the agent named
+/// (Mesos mounts them into the sandbox the same way); `RO` volumes read-only.
+fn persistent_volume_binds(
+    task: &TaskInfo,
+    hosts: &std::collections::BTreeMap<String, std::path::PathBuf>,
+) -> Vec<String> {
+    let res = strata_resources::Resources::from_wire(&task.resources).unwrap_or_default();
+    res.iter()
+        .filter(|r| r.is_persistent_volume())
+        .filter_map(|r| {
+            let path = r.volume_container_path()?;
+            let host = hosts.get(path)?;
+            let mode = if r.volume_read_only() { "ro" } else { "rw" };
+            Some(format!(
+                "{}:{SANDBOX_IN_CONTAINER}/{path}:{mode}",
+                host.display()
+            ))
+        })
+        .collect()
 }
 
 fn volume_bind(

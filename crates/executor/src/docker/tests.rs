@@ -37,14 +37,45 @@ fn merge(into: &mut Value, from: Value) {
 }
 
 fn plan_of(t: &TaskInfo) -> Result<DockerRun, PlanError> {
+    let volumes = [(
+        "data".to_string(),
+        std::path::PathBuf::from("/work/volumes/roles/eng/v1"),
+    )]
+    .into();
     let ctx = DockerContext {
         container_id: Some("c1"),
         executor_id: "t1",
         framework_id: "fw",
         agent_id: Some("S0"),
         directory: Path::new("/sandbox"),
+        volumes: &volumes,
     };
     plan(t, &ctx)
+}
+
+#[test]
+fn persistent_volumes_are_bind_mounted_into_the_sandbox() {
+    let mut t = task(json!({}), json!({}));
+    let vol = json!({"name": "disk", "type": "SCALAR", "scalar": {"value": 64},
+        "role": "eng", "reservation": {},
+        "disk": {"persistence": {"id": "v1"}, "volume": {"mode": "RW", "container_path": "data"}}});
+    let ro = json!({"name": "disk", "type": "SCALAR", "scalar": {"value": 8},
+        "role": "eng", "reservation": {},
+        "disk": {"persistence": {"id": "v2"}, "volume": {"mode": "RO", "container_path": "other"}}});
+    t.resources.push(serde_json::from_value(vol).unwrap());
+    t.resources.push(serde_json::from_value(ro).unwrap());
+    let run = plan_of(&t).unwrap();
+    assert!(
+        run.binds
+            .contains(&"/work/volumes/roles/eng/v1:/mnt/mesos/sandbox/data:rw".to_string()),
+        "{:?}",
+        run.binds
+    );
+    assert_eq!(
+        run.binds.iter().filter(|b| b.contains("other")).count(),
+        0,
+        "no host path known"
+    );
 }
 
 /// Plans `t` and compares `view(run)` with `expected` (or the error text).
@@ -125,12 +156,14 @@ fn names_and_labels_identify_the_container() {
             "strata.task=t1"
         ]
     );
+    let none = Default::default();
     let ctx = DockerContext {
         container_id: None,
         executor_id: "ex",
         framework_id: "f",
         agent_id: None,
         directory: Path::new("/"),
+        volumes: &none,
     };
     assert_eq!(container_name(&ctx), "mesos-ex");
 }

@@ -30,6 +30,7 @@ fn docker_config(enabled: bool) -> CoreConfig {
         framework_id: "fw".into(),
         agent_id: Some("agent-S1".into()),
         directory: "/sb".into(),
+        volumes: Default::default(),
     };
     cfg
 }
