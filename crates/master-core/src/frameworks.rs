@@ -418,16 +418,31 @@ impl Master {
     /// latest one as the framework's stated demand, which `strata why` measures against
     /// the free resources. Entries that do not parse are skipped.
     pub(crate) fn request(&mut self, fid: &FrameworkId, payload: &serde_json::Value) {
-        let requests = payload.get("requests").and_then(|r| r.as_array());
-        let demand = requests
-            .into_iter()
-            .flatten()
-            .filter_map(|r| {
-                let items: Vec<strata_resources::WireResource> =
-                    serde_json::from_value(r.get("resources")?.clone()).ok()?;
-                strata_resources::Resources::from_wire(&items).ok()
-            })
-            .collect();
+        let empty = Vec::new();
+        let requests = match payload.get("requests") {
+            None | Some(serde_json::Value::Null) => &empty,
+            Some(serde_json::Value::Array(list)) => list,
+            Some(_) => {
+                tracing::warn!(framework_id = %fid, "ignoring a REQUEST whose 'requests' is not a list");
+                return;
+            }
+        };
+        let mut demand = Vec::new();
+        for r in requests {
+            let parsed = r
+                .get("resources")
+                .cloned()
+                .and_then(|v| serde_json::from_value::<Vec<strata_resources::WireResource>>(v).ok())
+                .and_then(|items| strata_resources::Resources::from_wire(&items).ok());
+            match parsed {
+                Some(res) => demand.push(res),
+                None => {
+                    // A request we cannot read must not read as "no pending work".
+                    tracing::warn!(framework_id = %fid, "ignoring a REQUEST with unreadable resources");
+                    return;
+                }
+            }
+        }
         self.allocator.set_demand(fid, demand);
     }
 

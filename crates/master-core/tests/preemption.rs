@@ -125,3 +125,25 @@ fn equal_priority_or_fitting_demand_preempts_nothing() {
         "32 MB revocable still free"
     );
 }
+
+#[test]
+fn an_unreadable_request_changes_no_demand() {
+    let (mut h, _aid, low) = setup(None);
+    request_revocable(&mut h, &low, "cpus:1");
+    let garbage = serde_json::json!({"requests": [{"resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": -1}}]}, {"resources": "x"}]});
+    assert_eq!(h.call(&low, Command::Request(garbage)), Reply::Accepted);
+    assert_eq!(
+        h.call(&low, Command::Request(serde_json::json!({"requests": 7}))),
+        Reply::Accepted
+    );
+    let why =
+        h.m.allocator()
+            .explain_framework(&low, &Default::default())
+            .unwrap()
+            .0;
+    assert!(
+        why.iter()
+            .any(|w| w.contains("its request cpus(*):1") || w.contains("its request")),
+        "{why:?}"
+    );
+}
