@@ -58,12 +58,29 @@ pub struct Allocation<F, A> {
 struct AgentState<F> {
     total: Resources,
     allocated: Resources,
-    /// `total - allocated` (without allocation roles), kept in step.
-    free: Resources,
+    /// `total - allocated` (without allocation roles), kept in step while something is
+    /// allocated; `None` for an idle agent, whose free resources are its total (saves a
+    /// copy of the total per idle agent).
+    free_part: Option<Resources>,
     by_framework: BTreeMap<F, Resources>,
     active: bool,
     /// Refusal filters by role index.
     filters: HashMap<u32, Slot>,
+}
+
+impl<F> AgentState<F> {
+    /// The agent's free resources: `total - allocated`.
+    fn free(&self) -> &Resources {
+        self.free_part.as_ref().unwrap_or(&self.total)
+    }
+
+    /// Recomputes the free resources after `total` or `allocated` changed.
+    fn refresh_free(&mut self) {
+        self.free_part = (!self.allocated.is_empty()).then(|| {
+            self.total
+                .saturating_sub(&self.allocated.without_allocation_role())
+        });
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -165,7 +182,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
         self.agents.insert(
             agent.clone(),
             AgentState {
-                free: total.clone(),
+                free_part: None,
                 total,
                 allocated: Resources::new(),
                 by_framework: BTreeMap::new(),
@@ -481,7 +498,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
                 return;
             };
             let declined = resources.allocated_to(&role).without_allocation_role();
-            let free = cycle::allocatable_to(&a.free, &role);
+            let free = cycle::allocatable_to(a.free(), &role);
             a.filters
                 .entry(ridx)
                 .or_default()
@@ -582,9 +599,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
         self.count_total(to, true);
         if let Some(a) = self.agents.get_mut(agent) {
             a.total = a.total.saturating_sub(from) + to.clone();
-            a.free = a
-                .total
-                .saturating_sub(&a.allocated.without_allocation_role());
+            a.refresh_free();
         }
         self.pool_add(agent);
         self.free_grew(agent);

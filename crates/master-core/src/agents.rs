@@ -87,7 +87,7 @@ impl Master {
         agent.version = hello.version;
         self.allocator
             .add_agent(aid.clone(), agent.total.clone(), Vec::new());
-        self.agents.insert(aid.clone(), agent);
+        self.agents.insert(aid.clone(), Box::new(agent));
         self.metrics.slave_registrations += 1;
         tracing::info!(agent_id = %aid, "agent registered");
         aid
@@ -287,7 +287,7 @@ impl Master {
         let offers: Vec<_> = agent.offers.iter().cloned().collect();
         let tasks: Vec<_> = agent.tasks.iter().cloned().collect();
         let (info, address, conn, session) = (
-            agent.info.clone(),
+            agent.agent_info(),
             agent.address.clone(),
             agent.conn,
             agent.session.clone(),

@@ -26,7 +26,7 @@ pub struct Master {
     pub(crate) cfg: Config,
     pub(crate) frameworks: BTreeMap<FrameworkId, FrameworkState>,
     pub(crate) completed_frameworks: VecDeque<FrameworkState>,
-    pub(crate) agents: BTreeMap<AgentId, AgentState>,
+    pub(crate) agents: BTreeMap<AgentId, Box<AgentState>>,
     pub(crate) unreachable: BTreeMap<AgentId, UnreachableAgent>,
     pub(crate) gone: BTreeSet<AgentId>,
     pub(crate) offers: BTreeMap<OfferId, OfferRecord>,
@@ -115,7 +115,7 @@ impl Master {
                     &record.checkpointed_resources,
                     &id,
                 );
-                self.agents.insert(id, agent);
+                self.agents.insert(id, Box::new(agent));
             }
         }
         for (id, info) in registry.frameworks {
@@ -569,7 +569,8 @@ pub(crate) fn new_agent_state(
     phase: AgentPhase,
     now: f64,
 ) -> AgentState {
-    let total = Resources::from_wire(&info.resources).unwrap_or_default();
+    let mut info = info;
+    let total = Resources::from_wire(&std::mem::take(&mut info.resources)).unwrap_or_default();
     let attributes: Vec<Attribute> = info
         .attributes
         .iter()
@@ -578,6 +579,7 @@ pub(crate) fn new_agent_state(
     AgentState {
         id,
         info,
+        declared: total.clone(),
         address,
         total,
         attributes,

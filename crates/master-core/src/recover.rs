@@ -53,7 +53,7 @@ impl Master {
                 record.checkpointed_resources = known.clone();
             }
             let agent = self.agents.get(aid).expect("checked above");
-            if agent.info != hello.agent_info
+            if !agent.same_info(&hello.agent_info)
                 || agent.address != hello.address
                 || known != record.checkpointed_resources
             {
@@ -75,6 +75,7 @@ impl Master {
             let agent = self.agents.get_mut(aid).expect("checked above");
             let total_changed = agent.total != fresh.total;
             agent.info = fresh.info;
+            agent.declared = std::mem::take(&mut fresh.declared);
             agent.address = fresh.address;
             agent.total = std::mem::take(&mut fresh.total);
             agent.attributes = fresh.attributes;
@@ -108,7 +109,7 @@ impl Master {
                 self.with_oversubscribed(&agent.total, &hello.oversubscribed_resources, aid);
             agent.version = hello.version.clone();
             agent.reregistered_time = Some(now);
-            self.agents.insert(aid.clone(), agent);
+            self.agents.insert(aid.clone(), Box::new(agent));
             self.merge_reported(now, aid, &hello, Some(message), out);
             self.readd_to_allocator(aid, out);
         }

@@ -114,7 +114,11 @@ pub enum AgentPhase {
 #[derive(Debug, Clone)]
 pub struct AgentState {
     pub id: AgentId,
+    /// What the agent registered with, except `resources`, which are kept parsed in
+    /// `declared` (one copy instead of two; [`AgentState::agent_info`] rebuilds it).
     pub info: AgentInfo,
+    /// The resources of the agent's AgentInfo, parsed.
+    pub declared: Resources,
     /// `ip:port` of the agent's HTTP server.
     pub address: String,
     pub total: Resources,
@@ -137,6 +141,20 @@ pub struct AgentState {
 }
 
 impl AgentState {
+    /// The AgentInfo as registered, resources included.
+    pub fn agent_info(&self) -> AgentInfo {
+        let mut info = self.info.clone();
+        info.resources = self.declared.to_wire(WireFormat::PostRefinement);
+        info
+    }
+
+    /// Whether `info` is what this agent registered with (resources compared parsed).
+    pub fn same_info(&self, info: &AgentInfo) -> bool {
+        let mut stripped = info.clone();
+        let resources = std::mem::take(&mut stripped.resources);
+        self.info == stripped && Resources::from_wire(&resources).is_ok_and(|r| r == self.declared)
+    }
+
     /// Whether messages can be sent to the agent now.
     pub fn connected(&self) -> bool {
         self.phase == AgentPhase::Connected && self.conn.is_some()

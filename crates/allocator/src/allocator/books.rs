@@ -29,7 +29,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
         self.pool_remove(agent);
         if let Some(a) = self.agents.get_mut(agent) {
             a.allocated += res.clone();
-            a.free = a.free.saturating_sub(&res.without_allocation_role());
+            a.refresh_free();
             *a.by_framework.entry(fw.clone()).or_default() += res.clone();
         }
         self.pool_add(agent);
@@ -49,9 +49,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
         self.pool_remove(agent);
         if let Some(a) = self.agents.get_mut(agent) {
             a.allocated = a.allocated.saturating_sub(&res);
-            a.free = a
-                .total
-                .saturating_sub(&a.allocated.without_allocation_role());
+            a.refresh_free();
             let left = held.saturating_sub(&res);
             if left.is_empty() {
                 a.by_framework.remove(fw);
@@ -79,7 +77,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             .map(|(r, i)| (*i, r.clone()))
             .collect();
         for (ridx, role) in names {
-            let free = super::cycle::allocatable_to(&a.free, &role);
+            let free = super::cycle::allocatable_to(a.free(), &role);
             if let Some(slot) = a.filters.get_mut(&ridx) {
                 slot.free_grew(&free, f64::NEG_INFINITY);
             }
@@ -164,7 +162,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
         self.agents
             .get(agent)
             .filter(|a| a.active)
-            .map(|a| a.free.unreserved().non_revocable().scalar_totals())
+            .map(|a| a.free().unreserved().non_revocable().scalar_totals())
             .unwrap_or_default()
     }
 

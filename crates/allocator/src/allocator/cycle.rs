@@ -115,7 +115,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             }
             return;
         }
-        if !self.allocatable(&state.free) {
+        if !self.allocatable(state.free()) {
             if let Some(r) = rec.as_deref_mut() {
                 r.agent(Reason::NothingFree);
             }
@@ -127,7 +127,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             let Some(state) = self.agents.get(agent) else {
                 return;
             };
-            if state.free.is_empty() {
+            if state.free().is_empty() {
                 break;
             }
             if stage == Stage::Guarantees && !self.below_guarantee(role) {
@@ -183,9 +183,9 @@ impl<F: Key, A: Key> Allocator<F, A> {
             ..
         } = self;
         let state = agents.get_mut(agent).ok_or(Reason::AgentInactive)?;
-        let avail = allocatable_to(&state.free, role);
+        let avail = allocatable_to(state.free(), role);
         let lent = if stage == Stage::Fair {
-            revocable_to(&state.free, role)
+            revocable_to(state.free(), role)
         } else {
             Resources::new()
         };

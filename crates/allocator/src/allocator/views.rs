@@ -9,10 +9,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
     pub fn free(&self, agent: &A) -> Resources {
         self.agents
             .get(agent)
-            .map(|a| {
-                a.total
-                    .saturating_sub(&a.allocated.without_allocation_role())
-            })
+            .map(|a| a.free().clone())
             .unwrap_or_default()
     }
 
@@ -139,11 +136,11 @@ impl<F: Key, A: Key> Allocator<F, A> {
                     a.allocated, a.total
                 ));
             }
-            if a.free
+            if *a.free()
                 != a.total
                     .saturating_sub(&a.allocated.without_allocation_role())
             {
-                return Err(format!("agent {id:?}: free {} is stale", a.free));
+                return Err(format!("agent {id:?}: free {} is stale", a.free()));
             }
             let sum = a
                 .by_framework
@@ -189,7 +186,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             if a.active {
                 add_into(
                     &mut pool,
-                    &a.free.unreserved().non_revocable().scalar_totals(),
+                    &a.free().unreserved().non_revocable().scalar_totals(),
                 );
             }
         }

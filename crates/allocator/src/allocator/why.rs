@@ -254,7 +254,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
                 let mine = offered
                     .get(id)
                     .map(|o| o.allocated_to(role).without_allocation_role());
-                let avail = super::cycle::allocatable_to(&a.free, role) + mine.unwrap_or_default();
+                let avail = super::cycle::allocatable_to(a.free(), role) + mine.unwrap_or_default();
                 let have = avail.scalar_totals();
                 let short = crate::quota::minus(&want, &have);
                 let short: BTreeMap<String, Scalar> = short

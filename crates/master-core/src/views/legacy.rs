@@ -175,6 +175,7 @@ fn recovered_slaves(m: &Master) -> Vec<Value> {
 fn registered_slaves(m: &Master) -> impl Iterator<Item = &AgentState> {
     m.agents
         .values()
+        .map(|a| &**a)
         .filter(|a| !matches!(a.phase, AgentPhase::Recovered { .. }))
 }
 

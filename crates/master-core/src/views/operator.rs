@@ -14,7 +14,7 @@ fn wire(r: &Resources) -> Value {
 
 /// One agent entry of GET_AGENTS (also AGENT_ADDED).
 pub fn agent_entry(m: &Master, a: &AgentState) -> Value {
-    let mut info = a.info.clone();
+    let mut info = a.agent_info();
     info.id = Some(a.id.clone());
     let mut v = json!({
         "agent_info": info, "active": a.connected(), "deactivated": false, "version": a.version, "pid": a.pid(),
@@ -37,10 +37,11 @@ pub fn get_agents(m: &Master) -> Value {
     let (recovered, registered): (Vec<&AgentState>, Vec<&AgentState>) = m
         .agents
         .values()
+        .map(|a| &**a)
         .partition(|a| matches!(a.phase, AgentPhase::Recovered { .. }));
     json!({
         "agents": registered.into_iter().map(|a| agent_entry(m, a)).collect::<Vec<_>>(),
-        "recovered_agents": recovered.into_iter().map(|a| { let mut i = a.info.clone(); i.id = Some(a.id.clone()); i }).collect::<Vec<_>>(),
+        "recovered_agents": recovered.into_iter().map(|a| { let mut i = a.agent_info(); i.id = Some(a.id.clone()); i }).collect::<Vec<_>>(),
     })
 }
 

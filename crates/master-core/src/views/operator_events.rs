@@ -36,7 +36,7 @@ pub fn framework_removed(info: &FrameworkInfo) -> Value {
 
 /// AGENT_ADDED.
 pub fn agent_added(a: &AgentState) -> Value {
-    let mut info = a.info.clone();
+    let mut info = a.agent_info();
     info.id = Some(a.id.clone());
     json!({"type": "AGENT_ADDED", "agent_added": {"agent": {
         "agent_info": info, "active": a.connected(), "deactivated": false, "version": a.version, "pid": a.pid(),
