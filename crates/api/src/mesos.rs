@@ -434,9 +434,9 @@ pub struct Task {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<ContainerInfo>,
+    pub container: Option<Box<ContainerInfo>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health_check: Option<HealthCheck>,
+    pub health_check: Option<Box<HealthCheck>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_policy: Option<KillPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

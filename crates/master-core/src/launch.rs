@@ -669,8 +669,8 @@ fn task_record(
         status_update_uuid: None,
         labels: t.labels.clone(),
         discovery: t.discovery.clone(),
-        container: t.container.clone(),
-        health_check: t.health_check.clone(),
+        container: t.container.clone().map(Box::new),
+        health_check: t.health_check.clone().map(Box::new),
         kill_policy: t.kill_policy.clone(),
         user: Some(
             t.command
