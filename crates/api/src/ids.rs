@@ -7,11 +7,12 @@ macro_rules! wire_id {
     ($($(#[$meta:meta])* $name:ident;)*) => {$(
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-        pub struct $name(pub String);
+        pub struct $name(pub std::sync::Arc<str>);
 
         impl $name {
-            /// Wraps a raw id string.
-            pub fn new(value: impl Into<String>) -> Self { Self(value.into()) }
+            /// Wraps a raw id string. Clones share it (ids are copied into many
+            /// records: a task's id is in its record, its statuses and two indexes).
+            pub fn new(value: impl Into<String>) -> Self { Self(std::sync::Arc::from(value.into())) }
             /// The raw id string.
             pub fn as_str(&self) -> &str { &self.0 }
         }
@@ -21,14 +22,14 @@ macro_rules! wire_id {
         }
 
         impl From<&str> for $name {
-            fn from(s: &str) -> Self { Self(s.to_string()) }
+            fn from(s: &str) -> Self { Self(std::sync::Arc::from(s)) }
         }
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 use serde::ser::SerializeMap;
                 let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("value", &self.0)?;
+                m.serialize_entry("value", &*self.0)?;
                 m.end()
             }
         }
@@ -37,7 +38,7 @@ macro_rules! wire_id {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 #[derive(Deserialize)]
                 struct Raw { value: String }
-                Raw::deserialize(d).map(|r| $name(r.value))
+                Raw::deserialize(d).map(|r| $name::new(r.value))
             }
         }
     )*};

@@ -215,6 +215,16 @@ impl TaskRecord {
         let old = self.task.state;
         let mut stored = status.clone();
         stored.data = None;
+        // Share the ids the record already holds (ids are reference-counted strings).
+        if stored.task_id == self.task.task_id {
+            stored.task_id = self.task.task_id.clone();
+        }
+        if stored.agent_id.as_ref() == Some(&self.task.agent_id) {
+            stored.agent_id = Some(self.task.agent_id.clone());
+        }
+        if stored.executor_id.is_some() && stored.executor_id == self.task.executor_id {
+            stored.executor_id = self.task.executor_id.clone();
+        }
         if stored.timestamp.is_none() {
             stored.timestamp = Some(now);
         }
