@@ -200,20 +200,7 @@ impl AgentFlags {
 impl AgentFlags {
     /// Parsed `--domain` (JSON, or a file holding it).
     pub fn domain(&self) -> anyhow::Result<Option<serde_json::Value>> {
-        let Some(text) = self.domain.as_deref() else {
-            return Ok(None);
-        };
-        let text = text.trim();
-        let json = if text.starts_with('{') {
-            text.to_string()
-        } else {
-            let path = text.strip_prefix("file://").unwrap_or(text);
-            std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("--domain: cannot read {path}: {e}"))?
-        };
-        strata_api::domain::parse(&json)
-            .map(Some)
-            .map_err(|e| anyhow::anyhow!(e))
+        strata_api::domain::from_flag(self.domain.as_deref()).map_err(|e| anyhow::anyhow!(e))
     }
 
     /// Whether `--containerizers` includes `docker`.

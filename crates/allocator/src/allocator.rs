@@ -579,7 +579,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             let excess = bare.saturating_sub(&fits);
             if !excess.is_empty() {
                 // Give back the excess with its allocation roles.
-                over.push((fw.clone(), excess_with_roles(&lent, &excess)));
+                over.push((fw.clone(), part_within(&lent, &excess)));
             }
         }
         for (fw, back) in &over {
@@ -634,9 +634,10 @@ impl<F: Key, A: Key> Allocator<F, A> {
     }
 }
 
-/// The entries of `held` (with allocation roles) whose bare form makes up `excess`.
-fn excess_with_roles(held: &Resources, excess: &Resources) -> Resources {
-    let mut left = excess.clone();
+/// The entries of `held` (with allocation roles), taken in order, whose bare form fits in
+/// `within` (what is free, or what is in excess).
+fn part_within(held: &Resources, within: &Resources) -> Resources {
+    let mut left = within.clone();
     let mut out = Resources::new();
     for r in held {
         let mut bare = r.clone();

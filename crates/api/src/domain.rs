@@ -1,8 +1,23 @@
 //! `DomainInfo` as the `--domain` flag of masters and agents gives it: JSON
 //! `{"fault_domain":{"region":{"name":"r1"},"zone":{"name":"z1"}}}`, checked as Mesos
-//! checks it (both names required). Reading a `file://` value is the shells' job.
+//! checks it (both names required), read from the flag's text or the file it names.
 
 use serde_json::Value;
+
+/// A `--domain` flag's value: JSON, or a file holding it (`file:///path` or a path);
+/// `None` when the flag is not set.
+pub fn from_flag(flag: Option<&str>) -> Result<Option<Value>, String> {
+    let Some(text) = flag.map(str::trim) else {
+        return Ok(None);
+    };
+    let json = if text.starts_with('{') {
+        text.to_string()
+    } else {
+        let path = text.strip_prefix("file://").unwrap_or(text);
+        std::fs::read_to_string(path).map_err(|e| format!("--domain: cannot read {path}: {e}"))?
+    };
+    parse(&json).map(Some)
+}
 
 /// Parses and checks a `DomainInfo` JSON text.
 pub fn parse(text: &str) -> Result<Value, String> {

@@ -10,16 +10,7 @@ use strata_resources::Resources;
 impl<F: Key, A: Key> Allocator<F, A> {
     /// The part of `res` (entry by entry, allocation roles kept) free on `agent`.
     pub(super) fn clamp_to_free(&self, agent: &A, res: &Resources) -> Resources {
-        let mut free = self.free(agent);
-        let mut out = Resources::new();
-        for r in res {
-            let mut bare = r.clone();
-            bare.allocation_role = None;
-            let fits = intersection(&Resources::from(bare), &free);
-            free = free.saturating_sub(&fits);
-            out += fits.map(|x| x.allocation_role.clone_from(&r.allocation_role));
-        }
-        out
+        super::part_within(res, &self.free(agent))
     }
 
     pub(super) fn allocate_to(&mut self, fw: &F, agent: &A, res: &Resources) {

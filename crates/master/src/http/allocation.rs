@@ -1,17 +1,17 @@
 //! Quota, weights and "why pending?" over HTTP: UPDATE_QUOTA / GET_QUOTA payloads, the
 //! legacy `/quota` and `/weights` endpoints, and `/master/why?role=…|framework=…`.
 
-use super::{call_error, json_response, text, App};
+use super::{json_response, text, App};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use strata_allocator::Quota;
 use strata_api::FrameworkId;
 use strata_master_core::views::allocation as view;
-use strata_master_core::{Input, OperatorInput, Reply};
+use strata_master_core::{Input, OperatorInput};
 use strata_resources::Scalar;
 
 /// `{"cpus": {"value": 1.5}, …}` → quantities; values must be finite and non-negative.
@@ -74,14 +74,7 @@ pub async fn get_quota_body(app: &App) -> Option<Value> {
 }
 
 async fn step(app: &App, input: Result<Input, String>) -> Response {
-    let input = match input {
-        Ok(i) => i,
-        Err(e) => return text(StatusCode::BAD_REQUEST, &e),
-    };
-    match app.handle.step(input).await {
-        Reply::Error(e) => call_error(e),
-        _ => (StatusCode::OK, [(header::CONTENT_LENGTH, "0")]).into_response(),
-    }
+    super::operator::mutate(app, input).await
 }
 
 /// `GET /quota`: the QuotaStatus.
@@ -153,26 +146,9 @@ pub async fn get_weights(State(app): State<App>) -> Response {
 
 /// `PUT /weights`: `[{"role": …, "weight": …}]`.
 pub async fn put_weights(State(app): State<App>, body: Bytes) -> Response {
-    let input = (|| {
-        let v: Value =
-            serde_json::from_slice(&body).map_err(|e| format!("Failed to parse weights: {e}"))?;
-        let list = v
-            .as_array()
-            .ok_or("Expecting a JSON array of weight infos")?;
-        let mut weights = Vec::new();
-        for w in list {
-            let role = w
-                .get("role")
-                .and_then(Value::as_str)
-                .ok_or("Each weight info needs a 'role'")?;
-            let weight = w
-                .get("weight")
-                .and_then(Value::as_f64)
-                .ok_or("Each weight info needs a numeric 'weight'")?;
-            weights.push((role.to_string(), weight));
-        }
-        Ok(Input::Operator(OperatorInput::UpdateWeights { weights }))
-    })();
+    let input = serde_json::from_slice::<Value>(&body)
+        .map_err(|e| format!("Failed to parse weights: {e}"))
+        .and_then(|list| super::operator::weights_input(&json!({ "weight_infos": list })));
     step(&app, input).await
 }
 

@@ -138,7 +138,7 @@ fn gone_input(p: &Value) -> Result<Input, String> {
     }))
 }
 
-fn weights_input(p: &Value) -> Result<Input, String> {
+pub(super) fn weights_input(p: &Value) -> Result<Input, String> {
     let infos = p
         .get("weight_infos")
         .and_then(Value::as_array)
@@ -158,7 +158,7 @@ fn weights_input(p: &Value) -> Result<Input, String> {
     Ok(Input::Operator(OperatorInput::UpdateWeights { weights }))
 }
 
-async fn mutate(app: &App, input: Result<Input, String>) -> Response {
+pub(super) async fn mutate(app: &App, input: Result<Input, String>) -> Response {
     let input = match input {
         Ok(i) => i,
         Err(e) => return text(StatusCode::BAD_REQUEST, &e),
