@@ -10,7 +10,7 @@ use strata_api::maintenance::{
     RescindInverseOffer, Unavailability,
 };
 use strata_api::scheduler::Event;
-use strata_api::{AgentId, Filters, FrameworkId, OfferId, Url};
+use strata_api::{AgentId, Filters, FrameworkId, OfferId};
 
 /// An outstanding inverse offer.
 #[derive(Debug, Clone)]
@@ -117,15 +117,7 @@ impl Master {
     }
 
     fn inverse_offer_message(&self, r: &InverseOfferRecord) -> InverseOffer {
-        let url = self.agents.get(&r.agent_id).map(|a| Url {
-            scheme: "http".into(),
-            address: strata_api::Address {
-                hostname: Some(a.info.hostname.clone()),
-                ip: Some(a.ip().to_string()),
-                port: a.port(),
-            },
-            path: Some("/slave(1)".into()),
-        });
+        let url = self.agents.get(&r.agent_id).map(|a| a.url());
         InverseOffer {
             id: r.id.clone(),
             url,

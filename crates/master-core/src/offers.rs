@@ -6,7 +6,7 @@ use crate::master::Master;
 use crate::state::OfferRecord;
 use std::collections::BTreeMap;
 use strata_api::scheduler::{Event, Offers, Rescind};
-use strata_api::{AllocationInfo, Filters, FrameworkId, FrameworkInfo, Offer, OfferId, Url};
+use strata_api::{AllocationInfo, Filters, FrameworkId, FrameworkInfo, Offer, OfferId};
 use strata_resources::{Resources, WireFormat, WireResource};
 
 /// Offered resources in the format this framework understands: post-refinement with
@@ -112,15 +112,7 @@ impl Master {
             framework_id: r.framework_id.clone(),
             agent_id: r.agent_id.clone(),
             hostname: agent.info.hostname.clone(),
-            url: Some(Url {
-                scheme: "http".into(),
-                address: strata_api::Address {
-                    hostname: Some(agent.info.hostname.clone()),
-                    ip: Some(agent.ip().to_string()),
-                    port: agent.port(),
-                },
-                path: Some("/slave(1)".into()),
-            }),
+            url: Some(agent.url()),
             domain: agent.info.domain.clone(),
             resources: resources_for(&fw.info, &r.resources),
             attributes: agent.info.attributes.clone(),

@@ -11,7 +11,7 @@
 
 use crate::io::Effect;
 use crate::master::Master;
-use strata_api::{AgentId, FrameworkId};
+use strata_api::{AgentId, FrameworkId, OfferId};
 use strata_resources::{Resources, WireResource};
 
 /// The capability a framework needs to be offered revocable resources.
@@ -29,19 +29,8 @@ impl Master {
         if capable {
             return;
         }
-        let holding: Vec<_> = fw
-            .offers
-            .iter()
-            .filter(|id| {
-                self.offers
-                    .get(*id)
-                    .is_some_and(|o| !o.resources.revocable().is_empty())
-            })
-            .cloned()
-            .collect();
-        for id in holding {
-            self.rescind_offer(&id, out);
-        }
+        let ids: Vec<OfferId> = fw.offers.iter().cloned().collect();
+        self.rescind_holding_revocable(&ids, out);
     }
 
     /// UPDATE_OVERSUBSCRIBED: the agent's new total of revocable resources.
@@ -112,18 +101,20 @@ impl Master {
         let Some(agent) = self.agents.get(aid) else {
             return;
         };
-        let holding: Vec<_> = agent
-            .offers
-            .iter()
-            .filter(|id| {
-                self.offers
-                    .get(*id)
-                    .is_some_and(|o| !o.resources.revocable().is_empty())
-            })
-            .cloned()
-            .collect();
-        for id in holding {
-            self.rescind_offer(&id, out);
+        let ids: Vec<OfferId> = agent.offers.iter().cloned().collect();
+        self.rescind_holding_revocable(&ids, out);
+    }
+
+    /// Rescinds those of `ids` that hold revocable resources.
+    fn rescind_holding_revocable(&mut self, ids: &[OfferId], out: &mut Vec<Effect>) {
+        for id in ids {
+            let revocable = self
+                .offers
+                .get(id)
+                .is_some_and(|o| !o.resources.revocable().is_empty());
+            if revocable {
+                self.rescind_offer(id, out);
+            }
         }
     }
 }

@@ -148,6 +148,19 @@ impl AgentState {
         info
     }
 
+    /// The agent's `/slave(1)` URL, as offers and inverse offers carry it.
+    pub fn url(&self) -> strata_api::Url {
+        strata_api::Url {
+            scheme: "http".into(),
+            address: strata_api::Address {
+                hostname: Some(self.info.hostname.clone()),
+                ip: Some(self.ip().to_string()),
+                port: self.port(),
+            },
+            path: Some("/slave(1)".into()),
+        }
+    }
+
     /// Whether `info` is what this agent registered with (resources compared parsed).
     pub fn same_info(&self, info: &AgentInfo) -> bool {
         let mut stripped = info.clone();
