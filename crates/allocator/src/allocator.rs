@@ -5,6 +5,7 @@
 
 mod books;
 mod cycle;
+mod lending;
 mod views;
 mod why;
 
@@ -66,6 +67,9 @@ struct AgentState<F> {
     active: bool,
     /// Refusal filters by role index.
     filters: HashMap<u32, Slot>,
+    /// Revocable resources made from capacity held back for unmet guarantees (part of
+    /// `total`; see `lending`).
+    lent: Resources,
 }
 
 impl<F> AgentState<F> {
@@ -140,6 +144,8 @@ pub struct Allocator<F: Key, A: Key> {
     pool: Option<Quantities>,
     /// What the last full cycle saw, for "why pending?".
     pending: Pending,
+    /// Agents with lent capacity (so a cycle need not look at every agent for loans).
+    lenders: BTreeSet<A>,
 }
 
 /// The part of `want` that `have` contains (`want ∩ have`).
@@ -167,6 +173,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             reserved_allocated: BTreeMap::new(),
             pool: None,
             pending: Pending::default(),
+            lenders: BTreeSet::new(),
         }
     }
 
@@ -188,6 +195,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
                 by_framework: BTreeMap::new(),
                 active: true,
                 filters: HashMap::new(),
+                lent: Resources::new(),
             },
         );
         self.pool_add(&agent);
@@ -211,6 +219,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             self.release(fw, agent, res);
         }
         self.pool_remove(agent);
+        self.lenders.remove(agent);
         if let Some(state) = self.agents.remove(agent) {
             self.count_total(&state.total, false);
         }
@@ -564,7 +573,8 @@ impl<F: Key, A: Key> Allocator<F, A> {
         let Some(a) = self.agents.get(agent) else {
             return Vec::new();
         };
-        let revocable = revocable.filter(|r| r.revocable);
+        // The agent's estimate, plus what this allocator lends there.
+        let revocable = revocable.filter(|r| r.revocable) + a.lent.clone();
         let old = a.total.revocable();
         let mut over = Vec::new();
         let mut keep = revocable.clone();

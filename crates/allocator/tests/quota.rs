@@ -190,3 +190,45 @@ fn why_a_framework_says_how_far_its_request_is_from_fitting() {
         "duplicates shown once: {text}"
     );
 }
+
+/// Capacity held back for an unmet guarantee nobody can take yet is lent as revocable to
+/// REVOCABLE_RESOURCES frameworks; once a framework below the guarantee appears, the
+/// master is told how much to take back; what lent tasks give back returns to the
+/// guarantee.
+#[test]
+fn held_back_guarantees_are_lent_as_revocable_and_taken_back() {
+    let mut a = with_agents(&[("a1", "cpus:4;mem:1000")]);
+    a.set_quota("ops", guarantee(3.0)).unwrap();
+    add_fw(&mut a, "dev", &["dev"]);
+    a.set_revocable_capable(&"dev", true);
+    let out = a.allocate(0.0);
+    a.check_invariants().unwrap();
+    let lent: f64 = out
+        .iter()
+        .map(|x| x.resources.revocable().cpus().as_f64())
+        .sum();
+    let plain: f64 = out
+        .iter()
+        .map(|x| x.resources.non_revocable().cpus().as_f64())
+        .sum();
+    assert_eq!((plain, lent), (1.0, 3.0), "{out:?}");
+    assert_eq!(a.lent(&"a1").cpus(), Scalar::from_f64(3.0));
+    assert!(
+        a.reclaim_needed().is_empty(),
+        "nobody below the guarantee yet"
+    );
+
+    // The guaranteed role's framework arrives: the lent cpus are wanted back.
+    add_fw(&mut a, "ops", &["ops"]);
+    assert_eq!(a.reclaim_needed(), cpus(3.0));
+    assert!(a.allocate(1.0).is_empty(), "nothing free to give ops yet");
+    // The lent tasks are preempted: their resources come back...
+    let held = a.allocated_by_framework(&"a1")[&"dev"].revocable();
+    a.recover(&"dev", &"a1", &held, None);
+    // ...and the next cycle turns them back into ordinary capacity for ops.
+    let out = a.allocate(2.0);
+    a.check_invariants().unwrap();
+    assert_eq!(show(&out), ["ops@a1/ops cpus:3"]);
+    assert!(a.lent(&"a1").is_empty());
+    assert!(a.reclaim_needed().is_empty());
+}

@@ -26,6 +26,7 @@ enum Op {
     AddFramework {
         id: u8,
         role: usize,
+        revocable: bool,
     },
     RemoveFramework(u8),
     Quota {
@@ -48,7 +49,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0u8..6, 1u8..9, prop::sample::select(vec![64u16, 512, 4096]), prop::option::of(0..ROLES.len()))
             .prop_map(|(id, cpus, mem, reserved)| Op::AddAgent { id, cpus, mem, reserved }),
         1 => (0u8..6).prop_map(Op::RemoveAgent),
-        3 => (0u8..5, 0..ROLES.len()).prop_map(|(id, role)| Op::AddFramework { id, role }),
+        3 => (0u8..5, 0..ROLES.len(), any::<bool>())
+            .prop_map(|(id, role, revocable)| Op::AddFramework { id, role, revocable }),
         1 => (0u8..5).prop_map(Op::RemoveFramework),
         2 => (0..ROLES.len(), prop::option::of(0u8..12), prop::option::of(0u8..16))
             .prop_map(|(role, guarantee, limit)| Op::Quota { role, guarantee, limit }),
@@ -85,9 +87,14 @@ impl Run {
                     .add_agent(id, Resources::parse_flag(&flag, "*").unwrap(), vec![]);
             }
             Op::RemoveAgent(id) => self.a.remove_agent(&id),
-            Op::AddFramework { id, role } => {
+            Op::AddFramework {
+                id,
+                role,
+                revocable,
+            } => {
                 self.a
-                    .add_framework(id, &[ROLES[role].to_string()], &[], true)
+                    .add_framework(id, &[ROLES[role].to_string()], &[], true);
+                self.a.set_revocable_capable(&id, revocable);
             }
             Op::RemoveFramework(id) => self.a.remove_framework(&id),
             Op::Quota {

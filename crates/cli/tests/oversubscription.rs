@@ -273,3 +273,101 @@ async fn higher_priority_demand_preempts_lower_priority_revocable_work() {
     let got = revocable_offer(&mut high, &revocable("cpus:1")).await;
     assert!(offered_revocable(&got).cpus().as_f64() >= 1.0);
 }
+
+/// Capacity held back for a quota guarantee nobody can use yet is lent as revocable
+/// cpus; when a framework of the guaranteed role subscribes, the borrower is warned, its
+/// task is evicted after the grace period, and the guaranteed role gets the cpus.
+#[tokio::test(flavor = "multi_thread")]
+async fn lent_guarantee_capacity_is_taken_back_for_the_guaranteed_role() {
+    let master_flags = ["--preemption_grace_period", "1"];
+    let c = Cluster::start_with(BIN.as_ref(), 1, &master_flags, &[]).await;
+    let quota = serde_json::json!({"type": "UPDATE_QUOTA", "update_quota": {"quota_configs": [
+        {"role": "ops", "guarantees": {"cpus": {"value": 3}}}]}});
+    let url = format!("http://{}/api/v1", c.master.addr);
+    let r = c.client.post_json(&url, &[], &quota).await.unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+
+    let mut info = capable_info("borrower");
+    info.role = Some("dev".into());
+    let mut dev = Fw::subscribe(&c.master.addr, info).await;
+    // The lent cpus come in their own offer (lent after the fair pass); the memory for
+    // the task in the other offer of the same agent: both are accepted together.
+    let lent = revocable("cpus:3");
+    let with_lent = revocable_offer(&mut dev, &lent).await;
+    let mem = Resources::parse_flag("mem:32", "*").unwrap();
+    let with_mem = loop {
+        let fit = dev
+            .s
+            .session
+            .offers()
+            .find(|o| Resources::from_wire(&o.resources).unwrap().contains(&mem))
+            .map(|o| o.id.clone());
+        if let Some(id) = fit {
+            break dev.s.session.take_offer(&id).expect("outstanding");
+        }
+        let is_offers = |e: &Event| matches!(e, Event::Offers(_)).then_some(());
+        dev.expect("an offer with memory", is_offers).await;
+    };
+    let (cmd, marker) = sleeper();
+    let res = lent.clone() + mem;
+    let info = TaskInfo::command(
+        "borrower-task",
+        TaskId::new("borrower-task"),
+        with_lent.agent_id.clone(),
+        res.to_wire(WireFormat::PreRefinement),
+        CommandInfo::shell(&cmd),
+    );
+    let op = Operation {
+        kind: "LAUNCH".into(),
+        launch: Some(Launch {
+            task_infos: vec![info],
+        }),
+        ..Default::default()
+    };
+    let accept = Accept {
+        offer_ids: vec![with_lent.id, with_mem.id],
+        operations: vec![op],
+        filters: Some(Filters {
+            refuse_seconds: Some(0.0),
+        }),
+    };
+    dev.call(Command::Accept(accept)).await;
+    dev.state("borrower-task", TaskState::Running).await;
+    wait_alive(&marker).await;
+
+    let mut owner = framework_info("owner", 60.0, false, false);
+    owner.role = Some("ops".into());
+    let ops = Fw::subscribe(&c.master.addr, owner).await;
+    dev.expect("an inverse offer", |e| {
+        matches!(e, Event::InverseOffers(_)).then_some(())
+    })
+    .await;
+    let s = dev
+        .expect("the borrower's end", |e| match e {
+            Event::Update(u)
+                if u.status.task_id.as_str() == "borrower-task" && u.status.state.is_terminal() =>
+            {
+                Some(u.status.clone())
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(s.reason, Some(Reason::ContainerPreempted), "{s:?}");
+    assert!(
+        s.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("quota guarantee"),
+        "{s:?}"
+    );
+    wait_gone(&marker).await;
+    // ops now holds (in offers) the 3 guaranteed cpus, none of them lent any more.
+    wait_metric(
+        &c,
+        "allocator/mesos/quota/roles/ops/resources/cpus/consumed",
+        3.0,
+    )
+    .await;
+    wait_metric(&c, "allocator/mesos/roles/ops/resources/cpus/offered", 3.0).await;
+    drop(ops);
+}

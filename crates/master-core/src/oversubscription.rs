@@ -93,7 +93,9 @@ impl Master {
                     .revocable();
             }
         }
+        // What runs on capacity the allocator lent is not the agent's to cover.
         used.without_allocation_role()
+            .saturating_sub(&self.allocator.lent(aid))
     }
 
     /// Rescinds every outstanding offer on the agent that holds revocable resources.

@@ -6,6 +6,8 @@
 //! get an inverse offer at once, and after `preemption_grace` the agent evicts them
 //! (TASK_LOST/TASK_GONE, REASON_CONTAINER_PREEMPTED). The freed revocable resources are
 //! offered to the highest-priority capable framework first (the allocator's rule).
+//! Capacity the allocator lent from unmet quota guarantees is taken back the same way
+//! once a framework below the guarantee can use it.
 
 use crate::io::Effect;
 use crate::master::Master;
@@ -25,8 +27,8 @@ pub struct PendingPreemption {
     pub agent_id: AgentId,
     /// When to evict; once sent, when to give up waiting for the task to end.
     pub deadline: f64,
-    /// The framework the resources are freed for.
-    pub for_framework: FrameworkId,
+    /// The framework the resources are freed for (`None`: a quota guarantee).
+    pub for_framework: Option<FrameworkId>,
     /// Whether PREEMPT_TASKS went to the agent.
     pub sent: bool,
 }
@@ -72,11 +74,17 @@ impl Master {
     /// After a full allocation cycle: schedules preemptions for revocable demand that
     /// fits nowhere (one demand entry per framework at a time).
     pub(crate) fn plan_preemptions(&mut self, now: f64, out: &mut Vec<Effect>) {
+        self.reclaim_loans(now, out);
         let needy: Vec<FrameworkId> = self
             .frameworks
             .values()
             .filter(|f| f.connected() && f.info.has_capability("REVOCABLE_RESOURCES"))
-            .filter(|f| !self.preemptions.values().any(|p| p.for_framework == f.id))
+            .filter(|f| {
+                !self
+                    .preemptions
+                    .values()
+                    .any(|p| p.for_framework.as_ref() == Some(&f.id))
+            })
             .map(|f| f.id.clone())
             .collect();
         for fid in needy {
@@ -92,6 +100,66 @@ impl Master {
                     break;
                 }
             }
+        }
+    }
+
+    /// Takes back capacity lent from unmet quota guarantees once a framework below the
+    /// guarantee can use it: tasks on lent (revocable) resources are preempted, lowest
+    /// priority and newest first, until enough would be freed (one round at a time).
+    fn reclaim_loans(&mut self, now: f64, out: &mut Vec<Effect>) {
+        if self.preemptions.values().any(|p| p.for_framework.is_none()) {
+            return;
+        }
+        let need = self.allocator.reclaim_needed();
+        if need.is_empty() {
+            return;
+        }
+        let mut freed = BTreeMap::new();
+        let mut chosen: Vec<(AgentId, Candidate)> = Vec::new();
+        let lending: Vec<AgentId> = self
+            .agents
+            .keys()
+            .filter(|a| !self.allocator.lent(a).is_empty())
+            .cloned()
+            .collect();
+        let mut all: Vec<(AgentId, Candidate)> = lending
+            .iter()
+            .flat_map(|aid| {
+                self.candidates(aid, i64::MAX)
+                    .into_iter()
+                    .map(move |c| (aid.clone(), c))
+            })
+            .collect();
+        all.sort_by(|(_, a), (_, b)| {
+            a.priority
+                .cmp(&b.priority)
+                .then(b.started.total_cmp(&a.started))
+        });
+        for (aid, c) in all {
+            if covers(&freed, &need) {
+                break;
+            }
+            strata_allocator::quota::add_into(&mut freed, &c.revocable.scalar_totals());
+            chosen.push((aid, c));
+        }
+        let deadline = now + self.cfg.preemption_grace;
+        tracing::info!(
+            victims = chosen.len(),
+            "taking back capacity lent from quota guarantees"
+        );
+        let mut warn: BTreeMap<(FrameworkId, AgentId), Resources> = BTreeMap::new();
+        for (aid, c) in chosen {
+            *warn.entry((c.framework.clone(), aid.clone())).or_default() += c.revocable.clone();
+            let pending = PendingPreemption {
+                agent_id: aid,
+                deadline,
+                for_framework: None,
+                sent: false,
+            };
+            self.preemptions.insert((c.framework, c.task), pending);
+        }
+        for ((victim, aid), resources) in warn {
+            self.warn_victim(&victim, &aid, deadline, &resources, out);
         }
     }
 
@@ -149,7 +217,7 @@ impl Master {
             let pending = PendingPreemption {
                 agent_id: aid.clone(),
                 deadline,
-                for_framework: fid.clone(),
+                for_framework: Some(fid.clone()),
                 sent: false,
             };
             self.preemptions.insert((v.framework, v.task), pending);
@@ -239,7 +307,7 @@ impl Master {
                 .is_some_and(|t| !t.state().is_terminal())
         };
         let keys: Vec<(FrameworkId, TaskId)> = self.preemptions.keys().cloned().collect();
-        let mut due: BTreeMap<(AgentId, FrameworkId), Vec<TaskId>> = BTreeMap::new();
+        let mut due: BTreeMap<(AgentId, FrameworkId, bool), Vec<TaskId>> = BTreeMap::new();
         for key in keys {
             if !live(self, &key.0, &key.1) {
                 self.preemptions.remove(&key);
@@ -257,12 +325,18 @@ impl Master {
             }
             p.sent = true;
             p.deadline = now + GIVE_UP_AFTER;
-            due.entry((p.agent_id.clone(), key.0.clone()))
+            let reclaim = p.for_framework.is_none();
+            due.entry((p.agent_id.clone(), key.0.clone(), reclaim))
                 .or_default()
                 .push(key.1.clone());
         }
-        for ((aid, fid), task_ids) in due {
-            let message = "Container preempted for higher-priority work".to_string();
+        for ((aid, fid, reclaim), task_ids) in due {
+            let message = if reclaim {
+                "Container preempted to return capacity lent from a quota guarantee"
+            } else {
+                "Container preempted for higher-priority work"
+            }
+            .to_string();
             let msg = ToAgent::PreemptTasks(PreemptTasks {
                 framework_id: fid,
                 task_ids,

@@ -65,6 +65,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
     ) -> Vec<Allocation<F, A>> {
         let mut out = Vec::new();
         self.eligible_bits.clear();
+        self.take_back_unused_loans();
         let mut order = self.roles.order();
         if self.any_unmet_guarantee() {
             if let Some(r) = rec.as_deref_mut() {
@@ -93,6 +94,10 @@ impl<F: Key, A: Key> Allocator<F, A> {
                 &mut out,
                 rec.as_deref_mut(),
             );
+            if self.lend(agent) {
+                // Offer what was just lent (revocable: capable frameworks only).
+                self.allocate_agent(now, agent, Stage::Fair, &mut order, &mut out, None);
+            }
         }
         out
     }
@@ -274,7 +279,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
         Ok(grants)
     }
 
-    fn allocatable(&self, res: &Resources) -> bool {
+    pub(super) fn allocatable(&self, res: &Resources) -> bool {
         allocatable(&self.config, res)
     }
 

@@ -136,6 +136,15 @@ impl<F: Key, A: Key> Allocator<F, A> {
                     a.allocated, a.total
                 ));
             }
+            if a.lent.is_empty() == self.lenders.contains(id) {
+                return Err(format!("agent {id:?}: lenders index out of step"));
+            }
+            if !a.total.contains(&a.lent) || !a.lent.iter().all(|r| r.revocable) {
+                return Err(format!(
+                    "agent {id:?}: lent {} not in total {}",
+                    a.lent, a.total
+                ));
+            }
             if *a.free()
                 != a.total
                     .saturating_sub(&a.allocated.without_allocation_role())

@@ -239,7 +239,11 @@ impl Master {
                     "the allocator knows agent {aid}, the master does not"
                 ));
             };
-            let in_allocator = self.allocator.agent_total(&aid);
+            // Capacity the allocator lends (from unmet quota guarantees) is revocable
+            // there and ordinary here.
+            let lent = self.allocator.lent(&aid);
+            let in_allocator = self.allocator.agent_total(&aid).saturating_sub(&lent)
+                + lent.map(|r| r.revocable = false);
             if in_allocator != agent.total {
                 return Err(format!(
                     "agent {aid}: the allocator's total {in_allocator} is not the master's {}",
