@@ -1,3 +1,6 @@
+//! Unit tests for the `operations` module: what RESERVE, UNRESERVE, CREATE, DESTROY, GROW
+//! and SHRINK turn which resources into, and what they refuse.
+
 use super::*;
 use crate::resource::Reservation;
 use serde_json::json;
