@@ -1,7 +1,8 @@
 //! Oversubscription with real processes: an agent lending a fixed amount read from a
 //! file offers revocable resources to REVOCABLE_RESOURCES frameworks only, a task runs on
 //! them, and shrinking the file makes the agent's QoS correction preempt the task; the
-//! usage-based estimator lends the idle cpus of a sleeping task.
+//! usage-based estimator lends the idle cpus of a sleeping task and evicts its borrower
+//! when the owner starts using them; priority preemption; lent quota headroom taken back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use strata_api::scheduler::{Accept, Command, Event, Launch, Operation};
@@ -370,4 +371,72 @@ async fn lent_guarantee_capacity_is_taken_back_for_the_guaranteed_role() {
     .await;
     wait_metric(&c, "allocator/mesos/roles/ops/resources/cpus/offered", 3.0).await;
     drop(ops);
+}
+
+/// The usage estimator's QoS correction: a borrower runs on the idle cpus of a sleeping
+/// owner task; when the owner starts burning its cpu, the estimate shrinks and the agent
+/// evicts the borrower (REASON_CONTAINER_PREEMPTED). Needs cgroups (root); CI runs it.
+#[tokio::test(flavor = "multi_thread")]
+async fn rising_owner_usage_evicts_revocable_work() {
+    if !strata_testkit::is_root() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run the cgroups tests as root"
+        );
+        eprintln!("SKIPPED: measuring container usage needs cgroups (root)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trigger = dir.path().join("burn");
+    let agent_flags = [
+        "--oversubscription",
+        "usage",
+        "--oversubscribed_resources_interval",
+        "0.3",
+    ];
+    let c = Cluster::start_with(BIN.as_ref(), 1, &[], &agent_flags).await;
+    let mut owner =
+        Fw::subscribe(&c.master.addr, framework_info("owner", 60.0, false, false)).await;
+    let burner = format!(
+        "while [ ! -e {} ]; do sleep 0.1; done; while :; do :; done",
+        trigger.display()
+    );
+    owner
+        .launch_with("owner1", &burner, |t| {
+            t.resources = Resources::parse_flag("cpus:1;mem:128", "*")
+                .unwrap()
+                .to_wire(WireFormat::PreRefinement);
+        })
+        .await;
+    owner.state("owner1", TaskState::Running).await;
+    let mut fw = Fw::subscribe(&c.master.addr, capable_info("borrower")).await;
+    // Idle memory is lent too: the borrower runs entirely on revocable resources.
+    let need = revocable("cpus:0.5;mem:32");
+    let offer = revocable_offer(&mut fw, &need).await;
+    let (cmd, marker) = sleeper();
+    launch_on(&fw, offer, "borrower1", &cmd, &need).await;
+    fw.state("borrower1", TaskState::Running).await;
+    wait_alive(&marker).await;
+
+    std::fs::write(&trigger, "").unwrap();
+    let s = fw
+        .expect("the borrower's eviction", |e| match e {
+            Event::Update(u)
+                if u.status.task_id.as_str() == "borrower1" && u.status.state.is_terminal() =>
+            {
+                Some(u.status.clone())
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(s.reason, Some(Reason::ContainerPreempted), "{s:?}");
+    assert!(
+        s.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("QoS correction"),
+        "{s:?}"
+    );
+    wait_gone(&marker).await;
+    owner.kill("owner1").await;
 }
