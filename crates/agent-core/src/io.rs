@@ -93,6 +93,8 @@ pub struct ContainerLimits {
     pub mem_mb: f64,
     pub cpus_limit: Option<f64>,
     pub mem_limit_mb: Option<f64>,
+    /// Some task (or the executor) uses revocable cpus.
+    pub revocable_cpus: bool,
 }
 
 /// Everything the containerizer needs to start an executor.

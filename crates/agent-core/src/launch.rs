@@ -434,9 +434,12 @@ pub(crate) fn container_limits(
     executor: &ExecutorInfo,
     tasks: &[TaskInfo],
 ) -> ContainerLimits {
+    let revocable_cpus = |r: &Resources| r.iter().any(|x| x.revocable && x.name == "cpus");
+    let mut revocable = false;
     let (mut cpus, mut mem) = match kind {
         ExecutorKind::Custom(_) => {
             let r = Resources::from_wire(&executor.resources).unwrap_or_default();
+            revocable |= revocable_cpus(&r);
             (r.cpus().as_f64(), r.mem_mb().as_f64())
         }
         _ => (BUILTIN_EXECUTOR_CPUS, BUILTIN_EXECUTOR_MEM_MB),
@@ -447,6 +450,7 @@ pub(crate) fn container_limits(
     let (mut cpus_limited, mut mem_limited) = (false, false);
     for t in tasks {
         let r = Resources::from_wire(&t.resources).unwrap_or_default();
+        revocable |= revocable_cpus(&r);
         let (c, m) = (r.cpus().as_f64(), r.mem_mb().as_f64());
         cpus += c;
         mem += m;
@@ -465,6 +469,7 @@ pub(crate) fn container_limits(
         mem_mb: mem,
         cpus_limit,
         mem_limit_mb: mem_limit,
+        revocable_cpus: revocable,
     }
 }
 
@@ -517,7 +522,8 @@ mod tests {
                 cpus: 1.1,
                 mem_mb: 132.0,
                 cpus_limit: None,
-                mem_limit_mb: None
+                mem_limit_mb: None,
+                revocable_cpus: false,
             }
         );
         let custom = ExecutorKind::Custom(CommandInfo::shell("x"));
@@ -535,5 +541,15 @@ mod tests {
         );
         assert!((l.cpus_limit.unwrap() - 3.2).abs() < 1e-9, "{l:?}");
         assert_eq!(l.mem_limit_mb, Some(f64::INFINITY));
+        assert!(!l.revocable_cpus);
+        let mut rev = task("mem:10", None);
+        rev.resources.extend(
+            Resources::parse_flag("cpus:1", "*")
+                .unwrap()
+                .map(|r| r.revocable = true)
+                .to_wire(strata_resources::WireFormat::PreRefinement),
+        );
+        let l = container_limits(&ExecutorKind::Command, &exec(""), &[rev]);
+        assert!(l.revocable_cpus, "{l:?}");
     }
 }

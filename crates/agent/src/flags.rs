@@ -76,6 +76,10 @@ pub struct AgentFlags {
     /// After an agent restart, seconds a recovered executor has to re-subscribe.
     #[arg(long = "executor_reregistration_timeout", default_value_t = 5.0)]
     pub executor_reregistration_timeout: f64,
+    /// Containers using revocable cpus get low CPU priority (cgroups v1 `cpu.shares` of 10
+    /// per cpu, v2 `cpu.weight` of 1 per cpu), as Mesos does by default.
+    #[arg(long = "revocable_cpu_low_priority", default_value_t = true, action = clap::ArgAction::Set)]
+    pub revocable_cpu_low_priority: bool,
     /// Seconds a checkpointing framework's executor waits for a lost agent to come back
     /// before it shuts itself down (Mesos `--recovery_timeout`, 15 minutes).
     #[arg(long = "recovery_timeout", default_value_t = 900.0)]
@@ -137,6 +141,7 @@ impl AgentFlags {
             cgroups_pids_max: None,
             executor_shutdown_grace_period: 5.0,
             recovery_timeout: 900.0,
+            revocable_cpu_low_priority: true,
             status_update_retry_interval: 10.0,
             executor_binary: None,
             fetcher_cache_size: 2 * 1024 * 1024 * 1024,

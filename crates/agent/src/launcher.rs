@@ -29,6 +29,8 @@ pub struct Launcher {
     isolator: Arc<dyn Isolator>,
     /// `--cgroups_pids_max`: the process limit of every container.
     pids_max: Option<u64>,
+    /// `--revocable_cpu_low_priority`: containers on revocable cpus get low cpu shares.
+    revocable_low_priority: bool,
 }
 
 impl std::fmt::Debug for Launcher {
@@ -62,6 +64,7 @@ impl Launcher {
             store: None,
             isolator: Arc::new(NoIsolation),
             pids_max: None,
+            revocable_low_priority: true,
         })
     }
 
@@ -74,6 +77,12 @@ impl Launcher {
     /// Caps every container at `pids_max` processes (with the pids isolator).
     pub fn with_pids_max(mut self, pids_max: Option<u64>) -> Self {
         self.pids_max = pids_max;
+        self
+    }
+
+    /// Whether containers on revocable cpus run at low CPU priority.
+    pub fn with_revocable_low_priority(mut self, low: bool) -> Self {
+        self.revocable_low_priority = low;
         self
     }
 
@@ -208,7 +217,10 @@ impl Launcher {
         };
         if let Err(e) = self
             .isolator
-            .prepare(&iso_id, &to_isolation(&spec.limits, self.pids_max))
+            .prepare(
+                &iso_id,
+                &to_isolation(&spec.limits, self.pids_max, self.revocable_low_priority),
+            )
             .await
         {
             return failed(format!("Failed to prepare isolation: {e}"));
@@ -382,6 +394,7 @@ async fn watch_limit(
 fn to_isolation(
     l: &strata_agent_core::ContainerLimits,
     pids_max: Option<u64>,
+    revocable_low_priority: bool,
 ) -> isolation::Limits {
     isolation::Limits {
         cpus: l.cpus,
@@ -389,6 +402,7 @@ fn to_isolation(
         mem_mb: l.mem_mb,
         mem_limit_mb: l.mem_limit_mb,
         pids_max,
+        low_priority: revocable_low_priority && l.revocable_cpus,
     }
 }
 

@@ -164,7 +164,8 @@ pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
     let launcher = launcher
         .with_store(store.clone())
         .with_isolator(isolator.clone())
-        .with_pids_max(flags.cgroups_pids_max);
+        .with_pids_max(flags.cgroups_pids_max)
+        .with_revocable_low_priority(flags.revocable_cpu_low_priority);
     let blackbox = blackbox::BlackBoxStore::new(&work_dir, 10_000);
     let outlets = event_loop::Outlets {
         to_master: to_master_tx,

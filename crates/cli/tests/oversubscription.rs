@@ -417,6 +417,23 @@ async fn rising_owner_usage_evicts_revocable_work() {
     launch_on(&fw, offer, "borrower1", &cmd, &need).await;
     fw.state("borrower1", TaskState::Running).await;
     wait_alive(&marker).await;
+    // Revocable work runs at low CPU priority: 0.6 cpus (with the executor's 0.1) get
+    // cpu.shares 6, not 614 (cgroups v1, as on the CI machines).
+    let v1 = std::path::Path::new("/sys/fs/cgroup/cpu/strata-test");
+    if v1.exists() {
+        let shares =
+            |d: &std::path::Path| std::fs::read_to_string(d.join("cpu.shares")).unwrap_or_default();
+        let found = wait_until(LONG, "a container with cpu.shares 6", async || {
+            let roots = std::fs::read_dir(v1).ok()?;
+            roots
+                .flatten()
+                .flat_map(|r| std::fs::read_dir(r.path()).into_iter().flatten().flatten())
+                .find(|c| shares(&c.path()).trim() == "6")
+                .map(|c| c.path())
+        })
+        .await;
+        assert!(found.exists());
+    }
 
     std::fs::write(&trigger, "").unwrap();
     let s = fw

@@ -56,6 +56,9 @@ pub struct Limits {
     pub mem_limit_mb: Option<f64>,
     /// `pids.max`; `None` = unlimited. (Mesos' pids isolator only tracks processes.)
     pub pids_max: Option<u64>,
+    /// Revocable work at low CPU priority (Mesos' `--revocable_cpu_low_priority`): v1
+    /// `cpu.shares` = cpus × 10 instead of × 1024, v2 `cpu.weight` = cpus × 1.
+    pub low_priority: bool,
 }
 
 impl Limits {
@@ -277,6 +280,7 @@ mod tests {
             cpus_limit: Some(f64::INFINITY),
             mem_limit_mb: Some(128.0),
             pids_max: Some(10),
+            low_priority: false,
         };
         assert_eq!(ok.validate(), Ok(()));
         let check = |l: Limits, needle: &str| {

@@ -21,15 +21,31 @@ pub const MIN_MEMORY_BYTES: u64 = 32 << 20;
 /// (9223372036854771712 on x86-64); anything this large means "no limit".
 pub const V1_UNLIMITED_BYTES: u64 = 1 << 62;
 
-/// `cpu.shares` = cpus × 1024, at least 2 (truncated like Mesos' integer cast).
+/// v1 `cpu.shares` per CPU of revocable (low-priority) work (Mesos'
+/// `CPU_SHARES_PER_CPU_REVOCABLE`), and the v2 weight per CPU Strata uses for it.
+pub const CPU_SHARES_PER_CPU_REVOCABLE: f64 = 10.0;
+pub const CPU_WEIGHT_PER_CPU_REVOCABLE: f64 = 1.0;
+
+/// `cpu.shares` = cpus × 1024 (× 10 at low priority), at least 2 (truncated like Mesos'
+/// integer cast).
 pub fn cpu_shares(limits: &Limits) -> u64 {
-    ((limits.cpus * CPU_SHARES_PER_CPU) as u64).max(MIN_CPU_SHARES)
+    let per = if limits.low_priority {
+        CPU_SHARES_PER_CPU_REVOCABLE
+    } else {
+        CPU_SHARES_PER_CPU
+    };
+    ((limits.cpus * per) as u64).max(MIN_CPU_SHARES)
 }
 
-/// `cpu.weight` = cpus × 100, within 1..=10000 (Mesos does not clamp the top; the kernel
-/// would reject a larger value).
+/// `cpu.weight` = cpus × 100 (× 1 at low priority), within 1..=10000 (Mesos does not
+/// clamp the top; the kernel would reject a larger value).
 pub fn cpu_weight(limits: &Limits) -> u64 {
-    ((limits.cpus * CPU_WEIGHT_PER_CPU) as u64).clamp(MIN_CPU_WEIGHT, MAX_CPU_WEIGHT)
+    let per = if limits.low_priority {
+        CPU_WEIGHT_PER_CPU_REVOCABLE
+    } else {
+        CPU_WEIGHT_PER_CPU
+    };
+    ((limits.cpus * per) as u64).clamp(MIN_CPU_WEIGHT, MAX_CPU_WEIGHT)
 }
 
 /// CFS quota in µs per [`CFS_PERIOD_US`], or `None` for no quota: the CPU limit if given
@@ -92,7 +108,28 @@ mod tests {
             mem_mb,
             mem_limit_mb,
             pids_max: None,
+            low_priority: false,
         }
+    }
+
+    #[test]
+    fn revocable_work_gets_low_cpu_priority() {
+        let low = Limits {
+            low_priority: true,
+            ..limits(2.0, None, 64.0, None)
+        };
+        assert_eq!(cpu_shares(&low), 20);
+        assert_eq!(cpu_weight(&low), 2);
+        assert_eq!(cpu_shares(&limits(2.0, None, 64.0, None)), 2048);
+        let tiny = Limits {
+            low_priority: true,
+            ..limits(0.1, None, 64.0, None)
+        };
+        assert_eq!(
+            (cpu_shares(&tiny), cpu_weight(&tiny)),
+            (2, 1),
+            "kernel minimums"
+        );
     }
 
     #[test]

@@ -79,6 +79,7 @@ fn limits(cpus: f64, cpus_limit: Option<f64>, mem_mb: f64, mem_limit_mb: Option<
         mem_mb,
         mem_limit_mb,
         pids_max: Some(100),
+        low_priority: false,
     }
 }
 
