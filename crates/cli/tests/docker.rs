@@ -96,16 +96,6 @@ async fn launch_with(
     .await
 }
 
-async fn terminal(fw: &mut Fw, task: &str) -> TaskStatus {
-    fw.expect(&format!("{task} to end"), |e| match e {
-        Event::Update(u) if u.status.task_id.as_str() == task && u.status.state.is_terminal() => {
-            Some(u.status.clone())
-        }
-        _ => None,
-    })
-    .await
-}
-
 /// Names of the containers (running or not) of `task` of framework `fid`.
 fn containers_of(fid: &FrameworkId, task: &str) -> Vec<String> {
     let (_, names) = docker(&[
@@ -180,7 +170,7 @@ async fn a_docker_task_runs_and_its_output_reaches_the_sandbox() {
     let cmd = "echo hello-docker; echo to-stderr >&2; echo sandbox=$MESOS_SANDBOX name=$MESOS_CONTAINER_NAME";
     launch_in(&mut fw, "echo", cmd, IMAGE).await;
     fw.state("echo", TaskState::Starting).await;
-    let s = terminal(&mut fw, "echo").await;
+    let s = fw.terminal("echo").await;
     assert_eq!(s.state, TaskState::Finished, "{:#?}", fw.seen);
     assert_eq!(s.message.as_deref(), Some("Command exited with status 0"));
     let dir = sandbox(&c, "echo").await;
@@ -204,7 +194,7 @@ async fn a_failing_command_reports_its_exit_status() {
     let c = Cluster::start(BIN.as_ref(), 1).await;
     let (mut fw, _guard) = framework(&c, "docker-exit", false).await;
     launch_in(&mut fw, "three", "exit 3", IMAGE).await;
-    let s = terminal(&mut fw, "three").await;
+    let s = fw.terminal("three").await;
     assert_eq!(s.state, TaskState::Failed);
     assert_eq!(s.message.as_deref(), Some("Command exited with status 3"));
 }
@@ -234,7 +224,7 @@ async fn bridge_networking_publishes_a_mapped_port() {
     .await;
     assert_eq!(body.trim(), "served-from-docker");
     fw.kill("web").await;
-    assert_eq!(terminal(&mut fw, "web").await.state, TaskState::Killed);
+    assert_eq!(fw.terminal("web").await.state, TaskState::Killed);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -262,7 +252,7 @@ async fn a_killed_task_is_killed_and_its_container_removed_with_its_memory_limit
     ]);
     assert_eq!(limits, format!("{} 512 50000", 96 * 1024 * 1024));
     fw.kill("sleeper").await;
-    let s = terminal(&mut fw, "sleeper").await;
+    let s = fw.terminal("sleeper").await;
     assert_eq!(s.state, TaskState::Killed, "{:#?}", fw.seen);
     // PID 1 ignores SIGTERM, so the grace period ends with SIGKILL (137 to Docker).
     assert_eq!(
@@ -290,7 +280,7 @@ async fn force_pull_fetches_the_image_from_the_registry() {
     let (mut fw, _guard) = framework(&c, "docker-pull", false).await;
     let info = json!({"image": REGISTRY_IMAGE, "force_pull_image": true});
     launch_with(&mut fw, "pulled", "echo pulled", info, |_| {}).await;
-    let s = terminal(&mut fw, "pulled").await;
+    let s = fw.terminal("pulled").await;
     assert_eq!(s.state, TaskState::Finished, "{:#?}", fw.seen);
     assert!(docker(&["image", "inspect", REGISTRY_IMAGE]).0, "pulled");
 }
@@ -304,7 +294,7 @@ async fn a_pull_failure_is_a_container_launch_failure() {
     let (mut fw, _guard) = framework(&c, "docker-nopull", false).await;
     let image = "127.0.0.1:5000/strata-test/does-not-exist:1";
     launch_in(&mut fw, "nope", "true", image).await;
-    let s = terminal(&mut fw, "nope").await;
+    let s = fw.terminal("nope").await;
     assert_eq!(s.state, TaskState::Failed);
     assert_eq!(s.reason, Some(Reason::ContainerLaunchFailed), "{s:?}");
     let message = s.message.unwrap_or_default();
@@ -324,7 +314,7 @@ async fn an_agent_without_the_docker_containerizer_refuses_docker_tasks() {
     let c = Cluster::start_with(BIN.as_ref(), 1, &[], &["--containerizers", "mesos"]).await;
     let (mut fw, _guard) = framework(&c, "docker-off", false).await;
     launch_in(&mut fw, "off", "true", IMAGE).await;
-    let s = terminal(&mut fw, "off").await;
+    let s = fw.terminal("off").await;
     assert_eq!(
         (s.state, s.reason, s.message.as_deref()),
         (
@@ -373,7 +363,7 @@ async fn a_container_keeps_running_across_an_agent_kill9() {
     );
 
     fw.kill("durable").await;
-    assert_eq!(terminal(&mut fw, "durable").await.state, TaskState::Killed);
+    assert_eq!(fw.terminal("durable").await.state, TaskState::Killed);
     assert!(!docker(&["inspect", &name]).0, "container {name} is gone");
 }
 
@@ -425,10 +415,7 @@ async fn the_container_of_an_executor_killed_by_signal_is_removed() {
             nix::sys::signal::Signal::SIGKILL,
         );
     }
-    assert_eq!(
-        terminal(&mut fw, "abandoned").await.state,
-        TaskState::Failed
-    );
+    assert_eq!(fw.terminal("abandoned").await.state, TaskState::Failed);
     wait_until(LONG, &format!("{name} to be removed"), async || {
         (!docker(&["inspect", &name]).0).then_some(())
     })
@@ -451,7 +438,7 @@ async fn a_container_over_its_memory_is_oom_killed_and_reported() {
         t.resources = resources("cpus:0.1;mem:32")
     })
     .await;
-    let s = terminal(&mut fw, "hog").await;
+    let s = fw.terminal("hog").await;
     assert_eq!(
         (s.state, s.reason),
         (TaskState::Failed, Some(Reason::ContainerLimitationMemory)),
@@ -560,7 +547,7 @@ async fn http_and_tcp_probes_reach_a_bridge_container_at_its_own_address() {
     let check_types = updates.iter().filter_map(|s| s.check_status.as_ref()?.kind);
     assert!(check_types.into_iter().all(|k| k == CheckType::Tcp));
     fw.kill("web").await;
-    assert_eq!(terminal(&mut fw, "web").await.state, TaskState::Killed);
+    assert_eq!(fw.terminal("web").await.state, TaskState::Killed);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -650,5 +637,5 @@ async fn a_timed_out_probe_in_the_container_is_killed() {
         "probes seen {seen:?}, still running {running:?}"
     );
     fw.kill("slow").await;
-    assert_eq!(terminal(&mut fw, "slow").await.state, TaskState::Killed);
+    assert_eq!(fw.terminal("slow").await.state, TaskState::Killed);
 }

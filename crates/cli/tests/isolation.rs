@@ -7,8 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
-use strata_api::scheduler::Event;
-use strata_api::{Reason, TaskState, TaskStatus};
+use strata_api::{Reason, TaskState};
 use strata_resources::{Resources, WireFormat};
 use strata_testkit::framework::*;
 use strata_testkit::{wait_until, Cluster};
@@ -36,16 +35,6 @@ fn resources(flag: &str) -> Vec<strata_api::WireResource> {
         .to_wire(WireFormat::PreRefinement)
 }
 
-async fn terminal(fw: &mut Fw, task: &str) -> TaskStatus {
-    fw.expect(&format!("{task} to end"), |e| match e {
-        Event::Update(u) if u.status.task_id.as_str() == task && u.status.state.is_terminal() => {
-            Some(u.status.clone())
-        }
-        _ => None,
-    })
-    .await
-}
-
 /// A task that needs ~200 MB at once (dd's block buffer), so an OOM kill comes quickly
 /// even under a small CPU quota.
 const HOG: &str = "dd if=/dev/zero of=/dev/null bs=200M count=1";
@@ -59,7 +48,7 @@ async fn a_task_over_its_memory_is_oom_killed_and_reported() {
     let mut fw = Fw::subscribe(&c.master.addr, framework_info("oom", 0.0, false, false)).await;
     fw.launch_with("hog", HOG, |t| t.resources = resources("cpus:0.1;mem:64"))
         .await;
-    let s = terminal(&mut fw, "hog").await;
+    let s = fw.terminal("hog").await;
     assert_eq!(s.state, TaskState::Failed, "{s:?}");
     assert_eq!(s.reason, Some(Reason::ContainerLimitationMemory), "{s:?}");
     assert!(
@@ -271,7 +260,7 @@ async fn without_isolation_tasks_run_unlimited() {
         .await;
         fw.launch_with("hog", HOG, |t| t.resources = resources("cpus:0.1;mem:64"))
             .await;
-        let s = terminal(&mut fw, "hog").await;
+        let s = fw.terminal("hog").await;
         assert_eq!(s.state, TaskState::Finished, "{flags:?}: {s:?}");
     }
 }

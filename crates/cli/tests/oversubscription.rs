@@ -134,16 +134,7 @@ async fn a_fixed_estimate_lends_revocable_cpus_and_a_shrinking_one_preempts() {
 
     // The operator takes the spare capacity back: the revocable task is preempted.
     std::fs::write(&lend, "cpus:0.5;mem:256").unwrap();
-    let status = fw
-        .expect("rev1 to end", |e| match e {
-            Event::Update(u)
-                if u.status.task_id.as_str() == "rev1" && u.status.state.is_terminal() =>
-            {
-                Some(u.status.clone())
-            }
-            _ => None,
-        })
-        .await;
+    let status = fw.terminal("rev1").await;
     assert_eq!(status.state, TaskState::Lost, "{status:?}");
     assert_eq!(
         status.reason,
@@ -250,16 +241,7 @@ async fn higher_priority_demand_preempts_lower_priority_revocable_work() {
         })
         .await;
     assert_eq!(warned["inverse_offers"][0]["resources"][0]["name"], "cpus");
-    let s = low
-        .expect("the victim's end", |e| match e {
-            Event::Update(u)
-                if u.status.task_id.as_str() == "victim" && u.status.state.is_terminal() =>
-            {
-                Some(u.status.clone())
-            }
-            _ => None,
-        })
-        .await;
+    let s = low.terminal("victim").await;
     assert_eq!(s.state, TaskState::Lost, "{s:?}");
     assert_eq!(s.reason, Some(Reason::ContainerPreempted), "{s:?}");
     assert_eq!(s.source, Some(Source::Agent), "{s:?}");
@@ -343,16 +325,7 @@ async fn lent_guarantee_capacity_is_taken_back_for_the_guaranteed_role() {
         matches!(e, Event::InverseOffers(_)).then_some(())
     })
     .await;
-    let s = dev
-        .expect("the borrower's end", |e| match e {
-            Event::Update(u)
-                if u.status.task_id.as_str() == "borrower-task" && u.status.state.is_terminal() =>
-            {
-                Some(u.status.clone())
-            }
-            _ => None,
-        })
-        .await;
+    let s = dev.terminal("borrower-task").await;
     assert_eq!(s.reason, Some(Reason::ContainerPreempted), "{s:?}");
     assert!(
         s.message
@@ -436,16 +409,7 @@ async fn rising_owner_usage_evicts_revocable_work() {
     }
 
     std::fs::write(&trigger, "").unwrap();
-    let s = fw
-        .expect("the borrower's eviction", |e| match e {
-            Event::Update(u)
-                if u.status.task_id.as_str() == "borrower1" && u.status.state.is_terminal() =>
-            {
-                Some(u.status.clone())
-            }
-            _ => None,
-        })
-        .await;
+    let s = fw.terminal("borrower1").await;
     assert_eq!(s.reason, Some(Reason::ContainerPreempted), "{s:?}");
     assert!(
         s.message

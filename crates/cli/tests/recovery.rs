@@ -40,17 +40,6 @@ async fn wait_master_state(c: &Cluster, task: &str, state: &str) {
     .await
 }
 
-/// The first terminal update of `task` (earlier non-terminal ones may be resent).
-async fn terminal_update(fw: &mut Fw, task: &str) -> strata_api::TaskStatus {
-    fw.expect(&format!("{task} to end"), |e| match e {
-        Event::Update(u) if u.status.task_id.as_str() == task && u.status.state.is_terminal() => {
-            Some(u.status.clone())
-        }
-        _ => None,
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn tasks_keep_running_across_an_agent_kill9() {
     survive_kill9(&[]).await;
@@ -187,7 +176,7 @@ async fn an_executor_that_died_while_the_agent_was_down_is_reported() {
     wait_framework_processes_gone(&fw.id()).await;
     restart_agent(&mut c, &aid).await;
 
-    let s = terminal_update(&mut fw, "t1").await;
+    let s = fw.terminal("t1").await;
     assert_eq!(s.state, TaskState::Failed, "{s:?}");
     assert_eq!(s.reason, Some(Reason::ExecutorTerminated));
     assert!(s.uuid.is_some(), "a reliable agent update");
@@ -234,7 +223,7 @@ async fn agent_killed_during_launch_reports_the_task() {
 
     c.agents[0].proc.kill9();
     restart_agent(&mut c, &aid).await;
-    let s = terminal_update(&mut fw, "t1").await;
+    let s = fw.terminal("t1").await;
     assert_eq!(s.state, TaskState::Failed, "{s:?}");
     assert_eq!(s.reason, Some(Reason::ExecutorTerminated));
     drop(stall);
@@ -303,7 +292,7 @@ async fn an_agent_kill9_during_a_kill_still_ends_the_task() {
     .await;
     c.agents[0].proc.kill9();
     restart_agent(&mut c, &aid).await;
-    let end = terminal_update(&mut fw, "t1").await;
+    let end = fw.terminal("t1").await;
     assert_eq!(end.state, TaskState::Killed, "{end:?}");
     wait_gone(&marker).await;
 }
@@ -331,7 +320,7 @@ async fn executors_shut_down_after_the_recovery_timeout() {
     wait_framework_processes_gone(&fw.id()).await;
 
     restart_agent(&mut c, &aid).await;
-    let s = terminal_update(&mut fw, "t1").await;
+    let s = fw.terminal("t1").await;
     assert!(
         matches!(s.state, TaskState::Failed | TaskState::Killed),
         "{s:?}"

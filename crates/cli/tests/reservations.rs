@@ -496,16 +496,7 @@ async fn a_docker_task_writes_to_its_persistent_volume() {
         launch(vec![writer]),
     ];
     accept(&fw, &offer, ops).await;
-    let s = fw
-        .expect("the docker task to end", |e| match e {
-            Event::Update(u)
-                if u.status.task_id.as_str() == "docker-writer" && u.status.state.is_terminal() =>
-            {
-                Some(u.status.clone())
-            }
-            _ => None,
-        })
-        .await;
+    let s = fw.terminal("docker-writer").await;
     let ids = std::process::Command::new("docker")
         .args([
             "ps",

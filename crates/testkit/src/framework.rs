@@ -208,6 +208,19 @@ impl Fw {
         .await
     }
 
+    /// The first terminal UPDATE of `task` (earlier non-terminal ones may be resent).
+    pub async fn terminal(&mut self, task: &str) -> TaskStatus {
+        self.expect(&format!("{task} to end"), |e| match e {
+            Event::Update(u)
+                if u.status.task_id.as_str() == task && u.status.state.is_terminal() =>
+            {
+                Some(u.status.clone())
+            }
+            _ => None,
+        })
+        .await
+    }
+
     /// Launches a 0.1 cpu / 32 MB command task from an offer that fits; returns its agent.
     pub async fn launch(&mut self, task: &str, cmd: &str) -> AgentId {
         self.launch_with(task, cmd, |_| {}).await
