@@ -127,7 +127,8 @@ impl<F: Key, A: Key> Allocator<F, A> {
             return;
         }
         let mut changed = false;
-        let key = agent_key(agent);
+        // Only the recorder (full cycles) needs the agent's hash.
+        let key = rec.as_ref().map_or(0, |_| agent_key(agent));
         for role in order.iter() {
             let Some(state) = self.agents.get(agent) else {
                 return;

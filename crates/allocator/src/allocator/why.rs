@@ -90,7 +90,9 @@ impl Recorder {
                 return;
             }
             self.offered_early.insert((agent, role.to_string()));
-        } else if self.offered_early.contains(&(agent, role.to_string())) {
+        } else if !self.offered_early.is_empty()
+            && self.offered_early.contains(&(agent, role.to_string()))
+        {
             return;
         }
         let report = match self.pending.roles.get_mut(role) {
