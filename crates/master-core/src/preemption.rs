@@ -55,6 +55,14 @@ struct Candidate {
     revocable: Resources,
 }
 
+/// Who goes first: lowest priority, then the newest, then by task id.
+fn victim_order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    a.priority
+        .cmp(&b.priority)
+        .then(b.started.total_cmp(&a.started))
+        .then(a.task.cmp(&b.task))
+}
+
 fn covers(have: &BTreeMap<String, Scalar>, want: &BTreeMap<String, Scalar>) -> bool {
     want.iter()
         .all(|(n, q)| have.get(n).is_some_and(|h| h >= q))
@@ -130,11 +138,7 @@ impl Master {
                     .map(move |c| (aid.clone(), c))
             })
             .collect();
-        all.sort_by(|(_, a), (_, b)| {
-            a.priority
-                .cmp(&b.priority)
-                .then(b.started.total_cmp(&a.started))
-        });
+        all.sort_by(|(_, a), (_, b)| victim_order(a, b));
         for (aid, c) in all {
             if covers(&freed, &need) {
                 break;
@@ -258,12 +262,7 @@ impl Master {
                 });
             }
         }
-        out.sort_by(|a, b| {
-            a.priority
-                .cmp(&b.priority)
-                .then(b.started.total_cmp(&a.started))
-                .then(a.task.cmp(&b.task))
-        });
+        out.sort_by(victim_order);
         out
     }
 
