@@ -3,9 +3,8 @@
 //! estimate no longer covers, and the oversubscribed total reported to the master.
 //!
 //! As in Mesos, a container is revocable when any resource of its tasks or executor is;
-//! its tasks end TASK_GONE (TASK_LOST without PARTITION_AWARE) with
-//! REASON_CONTAINER_PREEMPTED when it is evicted. Non-revocable containers are never
-//! touched.
+//! its tasks end TASK_KILLED with REASON_CONTAINER_PREEMPTED when it is evicted (Mesos
+//! says TASK_LOST/TASK_GONE; see `preempt`). Non-revocable containers are never touched.
 
 use crate::agent::Agent;
 use crate::estimator::{self, Lent};
@@ -175,7 +174,10 @@ impl Agent {
         }
     }
 
-    /// Destroys a revocable container; its tasks end GONE (LOST) when it exits.
+    /// Destroys a revocable container; its tasks end TASK_KILLED with
+    /// REASON_CONTAINER_PREEMPTED when it exits. (Mesos' QoS correction reports TASK_LOST,
+    /// or TASK_GONE to partition-aware frameworks; a preempted task is certainly dead, not
+    /// lost somewhere, so Strata says killed.)
     fn preempt(&mut self, cid: &ContainerId, why: &str, out: &mut Vec<Effect>) {
         let Some((fid, eid)) = self.containers.get(cid).cloned() else {
             return;
@@ -183,11 +185,7 @@ impl Agent {
         let Some(fw) = self.frameworks.get_mut(&fid) else {
             return;
         };
-        let state = if fw.info.has_capability("PARTITION_AWARE") {
-            TaskState::Gone
-        } else {
-            TaskState::Lost
-        };
+        let state = TaskState::Killed;
         let Some(ex) = fw.executors.get_mut(&eid) else {
             return;
         };

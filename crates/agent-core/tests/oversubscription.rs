@@ -95,7 +95,7 @@ fn a_shrinking_estimate_evicts_the_newest_revocable_containers_only() {
     let s = h.sent_for("new");
     assert_agent_status(
         &s,
-        TaskState::Lost,
+        TaskState::Killed,
         Reason::ContainerPreempted,
         "Container preempted by QoS correction: the agent's revocable estimate cpus:1.5 no longer covers the cpus:2 revocable containers hold",
     );
@@ -112,14 +112,18 @@ fn a_shrinking_estimate_evicts_the_newest_revocable_containers_only() {
 }
 
 #[test]
-fn partition_aware_frameworks_see_their_preempted_tasks_gone() {
+fn partition_aware_frameworks_see_their_preempted_tasks_killed_too() {
     let mut h = Harness::registered();
     let fw = framework(false, &["PARTITION_AWARE"]);
     h.run(&fw, None, revocable_task("t1", 0.5));
     h.started("t1", 4000);
     estimate(&mut h, "");
     h.exited("t1", 9);
-    assert_eq!(h.sent_for("t1").state, TaskState::Gone);
+    let s = h.sent_for("t1");
+    assert_eq!(
+        (s.state, s.reason),
+        (TaskState::Killed, Some(Reason::ContainerPreempted))
+    );
 }
 
 #[test]

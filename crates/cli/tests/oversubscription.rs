@@ -135,7 +135,7 @@ async fn a_fixed_estimate_lends_revocable_cpus_and_a_shrinking_one_preempts() {
     // The operator takes the spare capacity back: the revocable task is preempted.
     std::fs::write(&lend, "cpus:0.5;mem:256").unwrap();
     let status = fw.terminal("rev1").await;
-    assert_eq!(status.state, TaskState::Lost, "{status:?}");
+    assert_eq!(status.state, TaskState::Killed, "{status:?}");
     assert_eq!(
         status.reason,
         Some(Reason::ContainerPreempted),
@@ -242,7 +242,7 @@ async fn higher_priority_demand_preempts_lower_priority_revocable_work() {
         .await;
     assert_eq!(warned["inverse_offers"][0]["resources"][0]["name"], "cpus");
     let s = low.terminal("victim").await;
-    assert_eq!(s.state, TaskState::Lost, "{s:?}");
+    assert_eq!(s.state, TaskState::Killed, "{s:?}");
     assert_eq!(s.reason, Some(Reason::ContainerPreempted), "{s:?}");
     assert_eq!(s.source, Some(Source::Agent), "{s:?}");
     assert!(
