@@ -15,8 +15,9 @@ use strata_resources::{Reservation, Resource, Resources, WireFormat, WireResourc
 
 fn volume(role: &str, id: &str, path: &str) -> Resource {
     let mut v = Resource::scalar("disk", 100.0).reserved(Reservation::dynamic(role, None));
-    v.disk =
-        Some(json!({"persistence": {"id": id}, "volume": {"mode": "RW", "container_path": path}}));
+    v.disk = Some(Box::new(
+        json!({"persistence": {"id": id}, "volume": {"mode": "RW", "container_path": path}}),
+    ));
     v
 }
 

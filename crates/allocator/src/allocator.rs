@@ -18,7 +18,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use strata_resources::{Resources, Scalar};
 
-pub use why::{Explanation, Pending, Reason, RoleReport};
+pub use why::{Explanation, Pending, Placement, Reason, RoleReport};
 
 /// What the allocator needs of framework and agent identifiers.
 pub trait Key: Clone + Ord + Hash + Debug + std::fmt::Display {}
@@ -490,8 +490,9 @@ impl<F: Key, A: Key> Allocator<F, A> {
         let idx = f.idx;
         let roles: BTreeSet<String> = resources
             .iter()
-            .filter_map(|r| r.allocation_role.clone())
-            .filter(|r| f.roles.contains(r))
+            .filter_map(|r| r.allocation_role.as_deref())
+            .filter(|r| f.roles.contains(*r))
+            .map(str::to_string)
             .collect();
         if f.demand_stated && f.demand.is_empty() {
             // Declining with no pending work: stop offering until there is some.
@@ -666,7 +667,7 @@ fn reserved_by_role(res: &Resources) -> BTreeMap<String, Quantities> {
         if let Some(q) = r.as_scalar() {
             *out.entry(r.role().to_string())
                 .or_default()
-                .entry(r.name.clone())
+                .entry(r.name.to_string())
                 .or_insert(Scalar::ZERO) += q;
         }
     }

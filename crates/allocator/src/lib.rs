@@ -12,6 +12,8 @@ pub mod quota;
 pub mod roles;
 mod sorter;
 
-pub use allocator::{Allocation, Allocator, Config, Explanation, Key, Pending, Reason, RoleReport};
+pub use allocator::{
+    Allocation, Allocator, Config, Explanation, Key, Pending, Placement, Reason, RoleReport,
+};
 pub use quota::Quota;
 pub use sorter::Sorter;

@@ -126,7 +126,7 @@ pub fn chop(res: &Resources, caps: &Quantities) -> Resources {
     let mut left = caps.clone();
     let mut out = Resources::new();
     for r in res {
-        let (Value::Scalar(q), Some(cap)) = (&r.value, left.get_mut(&r.name)) else {
+        let (Value::Scalar(q), Some(cap)) = (&r.value, left.get_mut(r.name.as_str())) else {
             out.add_resource(r.clone());
             continue;
         };

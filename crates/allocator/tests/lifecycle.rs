@@ -320,7 +320,9 @@ fn declining_with_no_pending_work_auto_suppresses() {
         cycle(&mut a, 5.0).is_empty(),
         "still suppressed after the filter expired"
     );
-    let (hints, _) = a.explain_framework(&"quiet", &Default::default()).unwrap();
+    let (hints, _) = a
+        .explain_framework(&"quiet", &Default::default(), &[])
+        .unwrap();
     assert!(
         hints.iter().any(|h| h.contains("suppressed automatically")),
         "{hints:?}"

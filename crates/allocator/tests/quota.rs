@@ -148,7 +148,7 @@ fn why_a_framework_names_its_filters_and_suppression() {
     decline(&mut a, "f", "a1", Some(100.0));
     a.suppress(&"f", &roles(&["s"]));
     cycle(&mut a, 1.0);
-    let (hints, per_role) = a.explain_framework(&"f", &Default::default()).unwrap();
+    let (hints, per_role) = a.explain_framework(&"f", &Default::default(), &[]).unwrap();
     let text = hints.join("\n");
     assert!(text.contains("suppressed offers for role 's'"), "{text}");
     assert!(
@@ -157,7 +157,7 @@ fn why_a_framework_names_its_filters_and_suppression() {
     );
     assert!(per_role.contains_key("r") && per_role.contains_key("s"));
     assert!(a
-        .explain_framework(&"nobody", &Default::default())
+        .explain_framework(&"nobody", &Default::default(), &[])
         .is_none());
 }
 
@@ -171,14 +171,18 @@ fn why_a_framework_says_how_far_its_request_is_from_fitting() {
     a.add_used(&"other", &"a1", &res_in("cpus:3.5;mem:100", "r"));
     a.add_used(&"other", &"a2", &res_in("cpus:3;mem:100", "r"));
     a.set_demand(&"big", vec![res("cpus:4;mem:512")]);
-    let (hints, _) = a.explain_framework(&"big", &Default::default()).unwrap();
+    let (hints, _) = a
+        .explain_framework(&"big", &Default::default(), &[])
+        .unwrap();
     let text = hints.join("\n");
     assert!(
         text.contains("its request cpus:4;mem:512 fits on no agent: the closest (a2, as role 'r', counting what is offered to it) is 3 cpus short"),
         "{text}"
     );
     a.set_demand(&"big", vec![res("cpus:1;mem:512"), res("cpus:1;mem:512")]);
-    let (hints, _) = a.explain_framework(&"big", &Default::default()).unwrap();
+    let (hints, _) = a
+        .explain_framework(&"big", &Default::default(), &[])
+        .unwrap();
     let text = hints.join("\n");
     assert!(
         text.contains("fits in the free resources of 1 agent(s)"),
@@ -189,6 +193,46 @@ fn why_a_framework_says_how_far_its_request_is_from_fitting() {
         1,
         "duplicates shown once: {text}"
     );
+}
+
+#[test]
+fn why_measures_a_placed_request_only_on_the_agents_it_may_use() {
+    let mut a = with_agents(&[("a1", "cpus:4;mem:1000"), ("a2", "cpus:1;mem:1000")]);
+    add_fw(&mut a, "big", &["r"]);
+    a.set_demand(&"big", vec![res("cpus:3;mem:512"), res("cpus:3;mem:512")]);
+    let only_a2 = |id: &&str| *id == "a2";
+    let nowhere = |_: &&str| false;
+    let placements = [
+        Some(strata_allocator::Placement {
+            accepts: &only_a2,
+            describe: "zone IS b".into(),
+        }),
+        Some(strata_allocator::Placement {
+            accepts: &nowhere,
+            describe: "rack IS r9".into(),
+        }),
+    ];
+    let (hints, _) = a
+        .explain_framework(&"big", &Default::default(), &placements)
+        .unwrap();
+    let text = hints.join("\n");
+    assert!(
+        text.contains("its request cpus:3;mem:512 fits on no agent where zone IS b: the closest (a2, as role 'r', counting what is offered to it) is 2 cpus short"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "its request cpus:3;mem:512 cannot be placed: no active agent where rack IS r9"
+        ),
+        "{text}"
+    );
+    // Without placements the same demand fits on a1.
+    let (hints, _) = a
+        .explain_framework(&"big", &Default::default(), &[])
+        .unwrap();
+    assert!(hints
+        .join("\n")
+        .contains("fits in the free resources of 1 agent(s)"));
 }
 
 /// Capacity held back for an unmet guarantee nobody can take yet is lent as revocable to

@@ -313,3 +313,55 @@ async fn why_measures_a_framework_request_against_the_free_resources() {
     assert_eq!(code, 0);
     assert!(out.contains("is 2 cpus short"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn why_measures_a_constrained_request_on_the_agents_it_may_use() {
+    // Zone a has 4 cpus free; zone b has an agent of 1 cpu.
+    let mut c = Cluster::start_with(BIN.as_ref(), 1, &[], &["--attributes", "zone:a"]).await;
+    c.add_agent(&["--attributes", "zone:b", "--resources", "cpus:1;mem:1024"])
+        .await;
+    let mut fw = Fw::subscribe(&c.master.addr, in_role("picky", "eng")).await;
+    next_offer_cpus(&mut fw).await;
+    let want = json!([{"name": "cpus", "type": "SCALAR", "scalar": {"value": 3}},
+                      {"name": "mem", "type": "SCALAR", "scalar": {"value": 128}}]);
+    let req = json!({"requests": [
+        {"resources": want, "constraints": [["zone", "IS", "b"]]},
+        {"resources": want, "constraints": [["rack", "LIKE", "r.*"]]},
+        {"resources": want, "constraints": [["zone", "LIKE", "a"]]},
+    ]});
+    fw.call(strata_api::scheduler::Command::Request(
+        serde_json::from_value(req).unwrap(),
+    ))
+    .await;
+    let v = wait_until(LONG, "why to show the requests", async || {
+        let v = why(&c, &format!("framework={}", fw.id())).await;
+        hints(&v).contains("zone LIKE a").then_some(v)
+    })
+    .await;
+    let text = hints(&v);
+    assert!(
+        text.contains("fits on no agent where zone IS b: the closest")
+            && text.contains("is 2 cpus short"),
+        "{v}"
+    );
+    assert!(
+        text.contains("cannot be placed: no active agent where rack LIKE r.*"),
+        "{v}"
+    );
+    assert!(
+        text.contains("(on agents where zone LIKE a) fits in the free resources of 1 agent(s)"),
+        "{v}"
+    );
+    let (code, out, _) = c.cli(&["why", fw.id().as_str()]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("zone IS b"), "{out}");
+
+    // A constraint that does not parse leaves the previous demand in place.
+    let bad = json!({"requests": [{"resources": want, "constraints": [["zone", "NEAR", "b"]]}]});
+    fw.call(strata_api::scheduler::Command::Request(
+        serde_json::from_value(bad).unwrap(),
+    ))
+    .await;
+    let v = why(&c, &format!("framework={}", fw.id())).await;
+    assert!(hints(&v).contains("zone IS b"), "{v}");
+}

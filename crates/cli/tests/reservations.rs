@@ -30,9 +30,9 @@ fn dynamic(name: &str, amount: f64) -> Resource {
 
 fn volume(mb: f64, id: &str) -> Resource {
     let mut v = dynamic("disk", mb);
-    v.disk = Some(
+    v.disk = Some(Box::new(
         json!({"persistence": {"id": id}, "volume": {"mode": "RW", "container_path": "data"}}),
-    );
+    ));
     v
 }
 

@@ -198,14 +198,21 @@ fn executor_status(
     status.executor_id = Some(strata_api::ExecutorId::new(tid.as_str()));
     status.timestamp = Some(now);
     status.uuid = Some(format!("{uuid:022x}=="));
+    // The executor's container: one per task, the same in every status it sends.
+    let h = tid
+        .as_str()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
     status.container_status = Some(ContainerStatus {
         container_id: Some(ContainerId::new(format!(
-            "{:08x}-5a3b-4c2d-9e1f-6a7b8c9d{:04x}",
-            uuid,
-            uuid & 0xffff
+            "{:08x}-5a3b-4c2d-9e1f-{:012x}",
+            h >> 32,
+            h & 0xffff_ffff_ffff
         ))),
         network_infos: Vec::new(),
-        executor_pid: Some(40_000 + (uuid % 20_000) as u32),
+        executor_pid: Some(40_000 + (h % 20_000) as u32),
     });
     status
 }

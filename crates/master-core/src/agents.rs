@@ -360,7 +360,7 @@ impl Master {
         let state = fw.visible_state(TaskState::Unreachable);
         let mut status = master_status(tid.clone(), state, Reason::AgentRemoved, why, now);
         status.agent_id = Some(aid.clone());
-        status.executor_id = t.task.executor_id.clone();
+        status.executor_id = t.executor_id.clone();
         status.unreachable_time = Some(to_time_info(now));
         let old = t.apply(&status, None, now);
         self.metrics.transition(old, &t);
@@ -426,7 +426,7 @@ impl Master {
             let ids: Vec<_> = fw
                 .unreachable_tasks
                 .iter()
-                .filter(|(_, t)| &t.task.agent_id == aid)
+                .filter(|(_, t)| &t.agent_id == aid)
                 .map(|(k, _)| k.clone())
                 .collect();
             for id in ids {
@@ -469,7 +469,7 @@ impl Master {
             return;
         };
         status.agent_id = Some(aid.clone());
-        status.executor_id = t.task.executor_id.clone();
+        status.executor_id = t.executor_id.clone();
         let old = t.apply(&status, None, now);
         self.metrics.transition(old, &t);
         let res = (!t.released).then(|| t.resources.clone());

@@ -190,8 +190,7 @@ impl Master {
             if t.state().is_terminal() {
                 continue;
             }
-            let policy =
-                capped_kill_policy(t.task.kill_policy.as_ref(), info.config.max_grace_period);
+            let policy = capped_kill_policy(t.kill_policy(), info.config.max_grace_period);
             kills.push(ToAgent::KillTask(KillTask {
                 framework_id: fid.clone(),
                 task_id: tid.clone(),

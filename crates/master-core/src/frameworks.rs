@@ -8,7 +8,7 @@ use crate::views::operator_events;
 use std::collections::BTreeSet;
 use strata_api::agent_link::{ShutdownFramework, ToAgent, UpdateFramework as AgentUpdateFramework};
 use strata_api::scheduler::{ErrorEvent, Event, Subscribe, Subscribed, UpdateFramework};
-use strata_api::{FrameworkId, FrameworkInfo, Reason, Source, TaskState, TaskStatus};
+use strata_api::{AgentId, FrameworkId, FrameworkInfo, Reason, Source, TaskState, TaskStatus};
 use strata_registry::Op;
 
 /// Mesos' FrameworkInfo validation (roles, failover timeout); capabilities are not checked.
@@ -210,7 +210,7 @@ impl Master {
         let Some(fw) = self.frameworks.get(fid) else {
             return;
         };
-        let agents: BTreeSet<_> = fw.tasks.values().map(|t| t.task.agent_id.clone()).collect();
+        let agents: BTreeSet<_> = fw.tasks.values().map(|t| t.agent_id.clone()).collect();
         for aid in agents {
             let msg = ToAgent::UpdateFramework(AgentUpdateFramework {
                 framework_info: info.clone(),
@@ -299,17 +299,17 @@ impl Master {
         let unreachable = std::mem::take(&mut fw.unreachable_tasks)
             .into_values()
             .map(|t| (t, true));
-        let tasks: Vec<(TaskRecord, bool)> = live.chain(unreachable).collect();
+        let tasks: Vec<(Box<TaskRecord>, bool)> = live.chain(unreachable).collect();
         for (mut t, unreachable) in tasks {
             // Unreachable tasks become TASK_KILLED even when recorded as TASK_LOST.
             if unreachable || !t.state().is_terminal() {
-                let status = TaskStatus::new(t.task.task_id.clone(), TaskState::Killed).with(
+                let status = TaskStatus::new(t.id.clone(), TaskState::Killed).with(
                     Source::Master,
                     Some(Reason::FrameworkRemoved),
                     message.clone(),
                 );
                 let old = t.apply(&status, None, now);
-                t.task.state = TaskState::Killed;
+                t.set_state(TaskState::Killed);
                 self.metrics.transition(old, &t);
             }
             fw.push_completed(t, self.cfg.max_completed_tasks_per_framework);
@@ -416,7 +416,9 @@ impl Master {
 
     /// REQUEST: Mesos passes it to an allocator that ignores it; Strata keeps the
     /// latest one as the framework's stated demand, which `strata why` measures against
-    /// the free resources. Entries that do not parse are skipped.
+    /// the free resources of the agents each entry may use (its `agent_id`, and Strata's
+    /// Marathon-style `constraints`). A REQUEST with an entry that does not parse is
+    /// ignored as a whole.
     pub(crate) fn request(&mut self, fid: &FrameworkId, payload: &serde_json::Value) {
         let empty = Vec::new();
         let requests = match payload.get("requests") {
@@ -428,22 +430,34 @@ impl Master {
             }
         };
         let mut demand = Vec::new();
+        let mut placements = Vec::new();
         for r in requests {
             let parsed = r
                 .get("resources")
                 .cloned()
                 .and_then(|v| serde_json::from_value::<Vec<strata_resources::WireResource>>(v).ok())
                 .and_then(|items| strata_resources::Resources::from_wire(&items).ok());
-            match parsed {
-                Some(res) => demand.push(res),
-                None => {
-                    // A request we cannot read must not read as "no pending work".
+            let placement = demand_placement(r);
+            match (parsed, placement) {
+                (Some(res), Ok(p)) => {
+                    demand.push(res);
+                    placements.push(p);
+                }
+                // A request we cannot read must not read as "no pending work".
+                (None, _) => {
                     tracing::warn!(framework_id = %fid, "ignoring a REQUEST with unreadable resources");
+                    return;
+                }
+                (_, Err(e)) => {
+                    tracing::warn!(framework_id = %fid, "ignoring a REQUEST with an invalid placement: {e}");
                     return;
                 }
             }
         }
         self.allocator.set_demand(fid, demand);
+        if let Some(fw) = self.frameworks.get_mut(fid) {
+            fw.demand_placements = placements;
+        }
     }
 
     pub(crate) fn revive(&mut self, fid: &FrameworkId, roles: &[String]) {
@@ -463,6 +477,32 @@ impl Master {
         let ids: Vec<_> = self.agents.keys().cloned().collect();
         self.dirty_agents.extend(ids);
     }
+}
+
+/// A REQUEST entry's `agent_id` and `constraints` (`None` when it has neither).
+fn demand_placement(
+    entry: &serde_json::Value,
+) -> Result<Option<crate::state::DemandPlacement>, String> {
+    let agent_id = match entry.get("agent_id").or_else(|| entry.get("slave_id")) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value::<AgentId>(v.clone()).map_err(|e| format!("agent_id: {e}"))?,
+        ),
+    };
+    let constraints = match entry.get("constraints") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(list)) => list
+            .iter()
+            .map(strata_resources::constraints::Constraint::parse)
+            .collect::<Result<_, _>>()?,
+        Some(other) => return Err(format!("constraints must be a list, got {other}")),
+    };
+    Ok(
+        (agent_id.is_some() || !constraints.is_empty()).then_some(crate::state::DemandPlacement {
+            agent_id,
+            constraints,
+        }),
+    )
 }
 
 fn stream_error(conn: ConnId, message: String, out: &mut Vec<Effect>) {

@@ -538,21 +538,14 @@ impl Master {
                 .as_ref()
                 .or(task.executor.as_ref())
                 .map(|e| e.executor_id.clone());
-            let record = TaskRecord {
-                task: Box::new(task_record(
-                    fid,
-                    &pool.agent,
-                    &task,
-                    executor_id,
-                    &fw.info.user,
-                )),
+            let record = TaskRecord::new(
+                task_record(fid, &pool.agent, &task, executor_id, &fw.info.user),
                 // A clone has no spare capacity (parsing leaves room for four resources).
-                resources: c.task_resources.clone(),
-                role: pool.role.clone(),
-                released: false,
-                unreachable_time: None,
-            };
-            fw.tasks.insert(task.task_id.clone(), record);
+                c.task_resources.clone(),
+                &pool.role,
+                false,
+            );
+            fw.tasks.insert(task.task_id.clone(), Box::new(record));
             if let Some(agent) = self.agents.get_mut(&pool.agent) {
                 agent.tasks.insert((fid.clone(), task.task_id.clone()));
             }
@@ -662,7 +655,7 @@ fn task_record(
         executor_id,
         agent_id: agent.clone(),
         state: TaskState::Staging,
-        // Kept once, parsed, in `TaskRecord::resources` (see `TaskRecord::to_json`).
+        // Kept once, parsed, in `TaskRecord::resources`.
         resources: Vec::new(),
         statuses: Vec::new(),
         status_update_state: None,

@@ -23,7 +23,9 @@ mod preemption;
 mod quota;
 mod recover;
 mod reservations;
+mod sorted_set;
 mod state;
+mod task_record;
 mod tasks;
 pub mod views;
 

@@ -498,12 +498,12 @@ impl Master {
             for (tid, t) in &fw.tasks {
                 let on_agent = self
                     .agents
-                    .get(&t.task.agent_id)
+                    .get(&t.agent_id)
                     .is_some_and(|a| a.tasks.contains(&(fw.id.clone(), tid.clone())));
                 if !on_agent {
                     return Err(format!(
                         "task {tid} of {} not listed on agent {}",
-                        fw.id, t.task.agent_id
+                        fw.id, t.agent_id
                     ));
                 }
             }
@@ -518,7 +518,7 @@ impl Master {
             }
             for (fid, tid) in &agent.tasks {
                 let t = self.frameworks.get(fid).and_then(|f| f.tasks.get(tid));
-                if t.is_none_or(|t| t.task.agent_id != agent.id) {
+                if t.is_none_or(|t| t.agent_id != agent.id) {
                     return Err(format!(
                         "agent {} lists task {tid} unknown to framework {fid}",
                         agent.id
@@ -533,7 +533,7 @@ impl Master {
                 for t in fw
                     .tasks
                     .values()
-                    .filter(|t| t.task.agent_id == aid && !t.released)
+                    .filter(|t| t.agent_id == aid && !t.released)
                 {
                     r += t.resources.clone();
                 }
@@ -591,7 +591,7 @@ pub(crate) fn new_agent_state(
         reregistered_time: None,
         last_seen: now,
         next_ping: now,
-        tasks: BTreeSet::new(),
+        tasks: Default::default(),
         offers: BTreeSet::new(),
         pending_kills: BTreeSet::new(),
         pending_messages: Vec::new(),
@@ -623,5 +623,6 @@ pub(crate) fn new_framework_state(
         offers: BTreeSet::new(),
         executors: BTreeMap::new(),
         suppressed_roles: BTreeSet::new(),
+        demand_placements: Vec::new(),
     }
 }

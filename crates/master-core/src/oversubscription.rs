@@ -84,7 +84,7 @@ impl Master {
         let mut used = Resources::new();
         for fw in self.frameworks.values() {
             let tasks = fw.tasks.values();
-            for t in tasks.filter(|t| &t.task.agent_id == aid && !t.released) {
+            for t in tasks.filter(|t| &t.agent_id == aid && !t.released) {
                 used += t.resources.revocable();
             }
             for info in fw.executors.get(aid).into_iter().flat_map(|e| e.values()) {

@@ -43,7 +43,12 @@ pub fn priority_of(labels: Option<&Labels>) -> Option<i64> {
         .labels
         .iter()
         .find(|l| l.key == PRIORITY_LABEL)
-        .and_then(|l| l.value.as_deref()?.trim().parse().ok())
+        .and_then(|l| parse_priority(l.value.as_deref()?))
+}
+
+/// A `strata.priority` label value as a priority (ignored when not an integer).
+fn parse_priority(value: &str) -> Option<i64> {
+    value.trim().parse().ok()
 }
 
 /// A running revocable task that could be preempted.
@@ -240,19 +245,17 @@ impl Master {
             let fw_priority = self.allocator.priority(&f.id);
             for (tid, t) in &f.tasks {
                 let revocable = t.resources.revocable().without_allocation_role();
-                if &t.task.agent_id != aid || t.state().is_terminal() || revocable.is_empty() {
+                if &t.agent_id != aid || t.state().is_terminal() || revocable.is_empty() {
                     continue;
                 }
-                let p = priority_of(t.task.labels.as_ref()).unwrap_or(fw_priority);
+                let p = t
+                    .label(PRIORITY_LABEL)
+                    .and_then(parse_priority)
+                    .unwrap_or(fw_priority);
                 if p >= priority || self.preemptions.contains_key(&(f.id.clone(), tid.clone())) {
                     continue;
                 }
-                let started = t
-                    .task
-                    .statuses
-                    .first()
-                    .and_then(|s| s.timestamp)
-                    .unwrap_or(0.0);
+                let started = t.statuses().first().map_or(0.0, |s| s.timestamp);
                 out.push(Candidate {
                     framework: f.id.clone(),
                     task: tid.clone(),

@@ -216,12 +216,12 @@ impl Master {
         };
         let tid = task.task_id.clone();
         fw.unreachable_tasks.remove(&tid);
-        fw.completed_tasks.retain(|t| t.task.task_id != tid);
+        fw.completed_tasks.retain(|t| t.id != tid);
         let resources = Resources::from_wire(&task.resources).unwrap_or_default();
         let role = resources
             .iter()
             .find_map(|r| r.allocation_role.clone())
-            .or_else(|| fw.roles.first().cloned())
+            .or_else(|| fw.roles.first().map(|r| r.as_str().into()))
             .unwrap_or_else(|| "*".into());
         let resources = resources.with_allocation_role(&role);
         let terminal = task.state.is_terminal();
@@ -241,14 +241,8 @@ impl Master {
             s.state = fw.visible_state(s.state);
             update = Some(s);
         }
-        let record = TaskRecord {
-            task: Box::new(task),
-            resources,
-            role,
-            released: terminal,
-            unreachable_time: None,
-        };
-        fw.tasks.insert(tid.clone(), record);
+        let record = TaskRecord::new(task, resources, &role, terminal);
+        fw.tasks.insert(tid.clone(), Box::new(record));
         if let Some(agent) = self.agents.get_mut(aid) {
             agent.tasks.insert((fid.clone(), tid));
         }
@@ -277,7 +271,7 @@ impl Master {
             .map(|a| a.tasks.clone())
             .unwrap_or_default();
         let mut missing: BTreeMap<FrameworkId, Vec<strata_api::TaskId>> = BTreeMap::new();
-        for (fid, tid) in known.difference(&reported) {
+        for (fid, tid) in known.iter().filter(|k| !reported.contains(*k)) {
             missing.entry(fid.clone()).or_default().push(tid.clone());
         }
         let mut pending = Vec::new();

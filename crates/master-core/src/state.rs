@@ -1,45 +1,14 @@
 //! The master's records of frameworks, agents, offers and tasks.
 
 use crate::io::ConnId;
+pub use crate::sorted_set::SortedVecSet;
+pub use crate::task_record::TaskRecord;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use strata_api::{
-    AgentId, AgentInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, OfferId, Task,
-    TaskId, TaskState,
+    AgentId, AgentInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, OfferId, TaskId,
+    TaskState,
 };
 use strata_resources::{Attribute, Resources, WireFormat};
-
-/// A launched task as the master knows it.
-#[derive(Debug, Clone)]
-pub struct TaskRecord {
-    /// The wire record (state, statuses…) kept current. Boxed: `Task` is about 1 KiB,
-    /// mostly optional fields, and the maps of tasks keep their values inline in
-    /// half-full B-tree nodes (see "Master memory" in docs/benchmarks.md). Its
-    /// `resources` are empty for tasks this master launched (the wire form costs ~700
-    /// bytes a task); [`TaskRecord::to_json`] fills them in from `resources`.
-    pub task: Box<Task>,
-    /// Resources with their allocation role.
-    pub resources: Resources,
-    pub role: String,
-    /// Whether the resources went back to the allocator (terminal state reached).
-    pub released: bool,
-    pub unreachable_time: Option<f64>,
-}
-
-impl TaskRecord {
-    /// The task's latest known state.
-    pub fn state(&self) -> TaskState {
-        self.task.state
-    }
-
-    /// The v1 `Task` JSON, with its resources.
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut v = serde_json::json!(self.task);
-        if self.task.resources.is_empty() {
-            v["resources"] = serde_json::json!(self.resources.to_wire(WireFormat::PostRefinement));
-        }
-        v
-    }
-}
 
 /// A registered (or recovered) framework.
 #[derive(Debug, Clone)]
@@ -55,12 +24,51 @@ pub struct FrameworkState {
     pub reregistered_time: Option<f64>,
     pub unregistered_time: Option<f64>,
     pub failover_deadline: Option<f64>,
-    pub tasks: BTreeMap<TaskId, TaskRecord>,
-    pub unreachable_tasks: BTreeMap<TaskId, TaskRecord>,
-    pub completed_tasks: VecDeque<TaskRecord>,
+    pub tasks: BTreeMap<TaskId, Box<TaskRecord>>,
+    pub unreachable_tasks: BTreeMap<TaskId, Box<TaskRecord>>,
+    pub completed_tasks: VecDeque<Box<TaskRecord>>,
     pub offers: BTreeSet<OfferId>,
     pub executors: BTreeMap<AgentId, BTreeMap<ExecutorId, ExecutorInfo>>,
     pub suppressed_roles: BTreeSet<String>,
+    /// Where each entry of the latest REQUEST may run (same order as the allocator's
+    /// demand); only `strata why` reads it.
+    pub demand_placements: Vec<Option<DemandPlacement>>,
+}
+
+/// Where a REQUEST entry may run: Mesos' `Request.agent_id` and Strata's extension,
+/// Marathon-style `constraints` (`[["zone", "IS", "b"]]`).
+#[derive(Debug, Clone, Default)]
+pub struct DemandPlacement {
+    pub agent_id: Option<AgentId>,
+    pub constraints: Vec<strata_resources::constraints::Constraint>,
+}
+
+impl DemandPlacement {
+    /// Whether `agent` qualifies.
+    pub fn accepts(&self, agent: &AgentState) -> bool {
+        if self.agent_id.as_ref().is_some_and(|a| *a != agent.id) {
+            return false;
+        }
+        let domain = agent.info.domain.as_ref();
+        let facts = strata_resources::constraints::AgentFacts {
+            hostname: &agent.info.hostname,
+            region: strata_api::domain::region(domain),
+            zone: domain
+                .and_then(|d| d.pointer("/fault_domain/zone/name"))
+                .and_then(|z| z.as_str()),
+            attributes: &agent.attributes,
+        };
+        self.constraints.iter().all(|c| c.accepts(&facts))
+    }
+
+    /// How hints name the qualifying agents: `zone IS b and rack LIKE r1`.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self.constraints.iter().map(|c| c.to_string()).collect();
+        if let Some(a) = &self.agent_id {
+            parts.insert(0, format!("agent_id is {a}"));
+        }
+        parts.join(" and ")
+    }
 }
 
 impl FrameworkState {
@@ -84,7 +92,7 @@ impl FrameworkState {
     }
 
     /// Moves a task to the bounded completed list (oldest dropped first).
-    pub fn push_completed(&mut self, t: TaskRecord, limit: usize) {
+    pub fn push_completed(&mut self, t: Box<TaskRecord>, limit: usize) {
         self.completed_tasks.push_back(t);
         while self.completed_tasks.len() > limit {
             self.completed_tasks.pop_front();
@@ -132,7 +140,7 @@ pub struct AgentState {
     pub last_seen: f64,
     pub next_ping: f64,
     /// Tasks on this agent: (framework, task).
-    pub tasks: BTreeSet<(FrameworkId, TaskId)>,
+    pub tasks: SortedVecSet<(FrameworkId, TaskId)>,
     pub offers: BTreeSet<OfferId>,
     /// Kills asked for while disconnected, resent on re-registration.
     pub pending_kills: BTreeSet<(FrameworkId, TaskId)>,
@@ -213,51 +221,4 @@ pub struct UnreachableAgent {
     pub info: AgentInfo,
     pub address: String,
     pub since: f64,
-}
-
-impl TaskRecord {
-    /// Applies a status (and the agent's `latest` state, which may run ahead of it):
-    /// updates the state unless it is already terminal, appends to `statuses` (replacing the last entry when the state
-    /// repeats, with `data` stripped, as Mesos does). Returns the previous state.
-    pub fn apply(
-        &mut self,
-        status: &strata_api::TaskStatus,
-        latest: Option<TaskState>,
-        now: f64,
-    ) -> TaskState {
-        let old = self.task.state;
-        let mut stored = status.clone();
-        stored.data = None;
-        // Share the ids the record already holds (ids are reference-counted strings).
-        if stored.task_id == self.task.task_id {
-            stored.task_id = self.task.task_id.clone();
-        }
-        if stored.agent_id.as_ref() == Some(&self.task.agent_id) {
-            stored.agent_id = Some(self.task.agent_id.clone());
-        }
-        if stored.executor_id.is_some() && stored.executor_id == self.task.executor_id {
-            stored.executor_id = self.task.executor_id.clone();
-        }
-        if stored.timestamp.is_none() {
-            stored.timestamp = Some(now);
-        }
-        // A terminal state is final (Mesos `updateTask`); later statuses are still recorded.
-        if !old.is_terminal() {
-            self.task.state = latest.unwrap_or(status.state);
-        }
-        if status.uuid.is_some() {
-            self.task.status_update_state = Some(status.state);
-            self.task.status_update_uuid = status.uuid.clone();
-        }
-        match self.task.statuses.last_mut() {
-            Some(last) if last.state == stored.state => *last = stored,
-            _ => {
-                // A task sees a handful of states; `push` alone would reserve room for
-                // four statuses of ~300 bytes each at the first one.
-                self.task.statuses.reserve_exact(1);
-                self.task.statuses.push(stored);
-            }
-        }
-        old
-    }
 }

@@ -39,14 +39,7 @@ impl Master {
         let mut freed: Option<Resources> = None;
         if let Some(t) = fw.tasks.get_mut(&status.task_id) {
             if status.executor_id.is_none() {
-                status.executor_id = t.task.executor_id.clone();
-            }
-            if let Some(cs) = status
-                .container_status
-                .as_ref()
-                .and_then(|c| c.container_id.clone())
-            {
-                t.task.container_id = Some(cs);
+                status.executor_id = t.executor_id.clone();
             }
             let old = t.apply(&status, upd.latest_state, now);
             self.metrics.transition(old, t);
@@ -109,9 +102,9 @@ impl Master {
             return;
         };
         self.metrics.valid_status_update_acknowledgements += 1;
-        let done = t.task.status_update_uuid.as_deref() == Some(ack.uuid.as_str())
-            && t.task.status_update_state.is_some_and(|s| s.is_terminal());
-        let agent_id = t.task.agent_id.clone();
+        let done = t.status_update_uuid.as_deref() == Some(ack.uuid.as_str())
+            && t.status_update_state.is_some_and(|s| s.is_terminal());
+        let agent_id = t.agent_id.clone();
         if done {
             if let Some(t) = fw.tasks.remove(&ack.task_id) {
                 fw.push_completed(t, self.cfg.max_completed_tasks_per_framework);
@@ -143,7 +136,7 @@ impl Master {
             self.reconcile(now, fid, Reconcile { tasks: vec![one] }, out);
             return;
         };
-        let aid = t.task.agent_id.clone();
+        let aid = t.agent_id.clone();
         if kill.agent_id.as_ref().is_some_and(|a| a != &aid) {
             return; // Mesos silently ignores a KILL naming the wrong agent
         }
@@ -197,20 +190,20 @@ impl Master {
     }
 
     fn reconcile_known(&self, t: &crate::state::TaskRecord, now: f64) -> TaskStatus {
-        let last = t.task.statuses.last();
+        let last = t.statuses().last();
         // The state of the last update sent with a uuid, as Mesos does; the latest state
         // only when there was none.
-        let state = t.task.status_update_state.unwrap_or(t.state());
-        let mut s = TaskStatus::new(t.task.task_id.clone(), state).with(
+        let state = t.status_update_state.unwrap_or(t.state());
+        let mut s = TaskStatus::new(t.id.clone(), state).with(
             Source::Master,
             Some(Reason::Reconciliation),
             "Reconciliation: Latest task state",
         );
-        s.agent_id = Some(t.task.agent_id.clone());
-        s.executor_id = t.task.executor_id.clone();
+        s.agent_id = Some(t.agent_id.clone());
+        s.executor_id = t.executor_id.clone();
         s.timestamp = Some(now);
         s.healthy = last.and_then(|l| l.healthy);
-        s.container_status = last.and_then(|l| l.container_status.clone());
+        s.container_status = last.and_then(|l| t.container_status(l));
         s.unreachable_time = t.unreachable_time.map(to_time_info);
         s
     }

@@ -138,7 +138,7 @@ fn an_unreadable_request_changes_no_demand() {
     );
     let why =
         h.m.allocator()
-            .explain_framework(&low, &Default::default())
+            .explain_framework(&low, &Default::default(), &[])
             .unwrap()
             .0;
     assert!(

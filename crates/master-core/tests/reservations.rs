@@ -34,8 +34,10 @@ fn dynamic(name: &str, amount: f64, role: &str) -> Resource {
 
 fn volume(mb: f64, id: &str, path: &str) -> Resource {
     let mut v = dynamic("disk", mb, ROLE);
-    v.disk = Some(json!({"persistence": {"id": id, "principal": "ops"},
-                         "volume": {"mode": "RW", "container_path": path}}));
+    v.disk = Some(Box::new(
+        json!({"persistence": {"id": id, "principal": "ops"},
+                         "volume": {"mode": "RW", "container_path": path}}),
+    ));
     v
 }
 

@@ -27,7 +27,7 @@ impl Resources {
             let key = if r.revocable {
                 format!("{}_revocable", r.name)
             } else {
-                r.name.clone()
+                r.name.to_string()
             };
             let slot = totals.entry(key).or_insert_with(|| empty_like(&r.value));
             // A name used with two types keeps the first; Mesos rejects such

@@ -4,6 +4,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod attributes;
+pub mod constraints;
 pub mod error;
 pub mod flat;
 pub mod operations;

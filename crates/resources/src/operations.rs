@@ -109,7 +109,7 @@ impl Resource {
     /// `source`, if any, kept), and not shared.
     pub fn without_volume(&self) -> Resource {
         let mut r = self.clone();
-        if let Some(serde_json::Value::Object(map)) = r.disk.as_mut() {
+        if let Some(serde_json::Value::Object(map)) = r.disk.as_deref_mut() {
             map.remove("persistence");
             map.remove("volume");
             if map.is_empty() {

@@ -11,8 +11,9 @@ fn dynamic(name: &str, amount: f64, role: &str) -> Resource {
 
 fn volume(amount: f64, role: &str, id: &str, path: &str) -> Resource {
     let mut v = dynamic("disk", amount, role);
-    v.disk =
-        Some(json!({"persistence": {"id": id}, "volume": {"mode": "RW", "container_path": path}}));
+    v.disk = Some(Box::new(
+        json!({"persistence": {"id": id}, "volume": {"mode": "RW", "container_path": path}}),
+    ));
     v
 }
 

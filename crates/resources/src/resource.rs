@@ -1,8 +1,10 @@
 //! A single `Resource` (name, value, reservation stack and the other
 //! identity fields) plus `Reservation`, `ReservationKind`, `Label`, `Labels`.
 
+use compact_str::CompactString;
 use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
+use thin_vec::ThinVec;
 
 use serde::{Deserialize, Serialize};
 
@@ -88,31 +90,31 @@ impl Reservation {
 /// (reservation stack, allocation role, revocable/shared, disk, provider).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Resource {
-    /// Resource name (`cpus`, `mem`, `disk`, `ports`, ...).
-    pub name: String,
+    /// Resource name (`cpus`, `mem`, `disk`, `ports`, ...), inline when short.
+    pub name: CompactString,
     /// The quantity.
     pub value: Value,
     /// Reservation stack; empty = unreserved, each later entry refines.
-    pub reservations: Vec<Reservation>,
+    pub reservations: ThinVec<Reservation>,
     /// `allocation_info.role`, when allocated or offered to a role.
-    pub allocation_role: Option<String>,
+    pub allocation_role: Option<CompactString>,
     /// Revocable (oversubscribed) resource.
     pub revocable: bool,
     /// Shared resource (persistent volumes).
     pub shared: bool,
-    /// Mesos `DiskInfo`, kept verbatim.
-    pub disk: Option<serde_json::Value>,
+    /// Mesos `DiskInfo`, kept verbatim (boxed: most resources have none).
+    pub disk: Option<Box<serde_json::Value>>,
     /// `provider_id.value` of a resource provider.
-    pub provider_id: Option<String>,
+    pub provider_id: Option<Box<str>>,
 }
 
 impl Resource {
     /// An unreserved resource with no extra identity fields.
-    pub fn new(name: impl Into<String>, value: impl Into<Value>) -> Resource {
+    pub fn new(name: impl Into<CompactString>, value: impl Into<Value>) -> Resource {
         Resource {
             name: name.into(),
             value: value.into(),
-            reservations: Vec::new(),
+            reservations: ThinVec::new(),
             allocation_role: None,
             revocable: false,
             shared: false,
@@ -122,17 +124,17 @@ impl Resource {
     }
 
     /// An unreserved scalar resource (rounded to thousandths).
-    pub fn scalar(name: impl Into<String>, value: f64) -> Resource {
+    pub fn scalar(name: impl Into<CompactString>, value: f64) -> Resource {
         Resource::new(name, Scalar::from_f64(value))
     }
 
     /// An unreserved ranges resource.
-    pub fn ranges(name: impl Into<String>, value: Ranges) -> Resource {
+    pub fn ranges(name: impl Into<CompactString>, value: Ranges) -> Resource {
         Resource::new(name, value)
     }
 
     /// An unreserved set resource.
-    pub fn set(name: impl Into<String>, value: Set) -> Resource {
+    pub fn set(name: impl Into<CompactString>, value: Set) -> Resource {
         Resource::new(name, value)
     }
 
@@ -143,7 +145,7 @@ impl Resource {
     }
 
     /// Sets the allocation role.
-    pub fn allocated(mut self, role: impl Into<String>) -> Resource {
+    pub fn allocated(mut self, role: impl Into<CompactString>) -> Resource {
         self.allocation_role = Some(role.into());
         self
     }
@@ -188,11 +190,11 @@ impl Resource {
             .then_with(|| self.revocable.cmp(&other.revocable))
             .then_with(|| self.shared.cmp(&other.shared))
             .then_with(|| self.provider_id.cmp(&other.provider_id))
-            .then_with(|| cmp_disk(&self.disk, &other.disk))
+            .then_with(|| cmp_disk(self.disk.as_deref(), other.disk.as_deref()))
     }
 }
 
-fn cmp_disk(a: &Option<serde_json::Value>, b: &Option<serde_json::Value>) -> Ordering {
+fn cmp_disk(a: Option<&serde_json::Value>, b: Option<&serde_json::Value>) -> Ordering {
     match (a, b) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Less,
@@ -249,7 +251,7 @@ impl Hash for Resource {
         self.allocation_role.hash(state);
         self.revocable.hash(state);
         self.shared.hash(state);
-        self.disk.as_ref().map(canonical_json).hash(state);
+        self.disk.as_deref().map(canonical_json).hash(state);
         self.provider_id.hash(state);
     }
 }
@@ -282,9 +284,13 @@ mod tests {
     #[test]
     fn disk_identity_ignores_key_order() {
         let mut a = Resource::scalar("disk", 1.0);
-        a.disk = Some(json!({"persistence": {"id": "v1"}, "volume": {"mode": "RW"}}));
+        a.disk = Some(Box::new(
+            json!({"persistence": {"id": "v1"}, "volume": {"mode": "RW"}}),
+        ));
         let mut b = Resource::scalar("disk", 2.0);
-        b.disk = Some(json!({"volume": {"mode": "RW"}, "persistence": {"id": "v1"}}));
+        b.disk = Some(Box::new(
+            json!({"volume": {"mode": "RW"}, "persistence": {"id": "v1"}}),
+        ));
         assert!(a.same_identity(&b));
         assert_eq!(
             canonical_json(&json!({"b": [1, {"d": 1, "c": "x"}], "a": null})),

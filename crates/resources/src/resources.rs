@@ -196,7 +196,7 @@ impl Resources {
         let mut out = BTreeMap::new();
         for r in &self.0 {
             if let Some(s) = r.as_scalar() {
-                *out.entry(r.name.clone()).or_insert(Scalar::ZERO) += s;
+                *out.entry(r.name.to_string()).or_insert(Scalar::ZERO) += s;
             }
         }
         out
@@ -239,7 +239,7 @@ impl Resources {
 
     /// A copy with `allocation_role` set to `role` on every entry.
     pub fn with_allocation_role(&self, role: &str) -> Resources {
-        self.map(|r| r.allocation_role = Some(role.to_string()))
+        self.map(|r| r.allocation_role = Some(role.into()))
     }
 
     /// A copy with `allocation_role` cleared on every entry.
@@ -262,7 +262,7 @@ impl Resources {
             match seen.insert(r.name.as_str(), ty) {
                 Some(first) if first != ty => {
                     return Err(ValidationError::TypeConflict {
-                        name: r.name.clone(),
+                        name: r.name.to_string(),
                         first: first.to_string(),
                         second: ty.to_string(),
                     })

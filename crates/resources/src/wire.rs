@@ -279,14 +279,14 @@ impl TryFrom<&WireResource> for Resource {
             check_role(&w.name, role)?;
         }
         Ok(Resource {
-            name: w.name.clone(),
+            name: w.name.as_str().into(),
             value,
-            reservations,
-            allocation_role,
+            reservations: reservations.into(),
+            allocation_role: allocation_role.map(Into::into),
             revocable: w.revocable.is_some(),
             shared: w.shared.is_some(),
-            disk: w.disk.clone(),
-            provider_id: w.provider_id.as_ref().map(|p| p.value.clone()),
+            disk: w.disk.clone().map(Box::new),
+            provider_id: w.provider_id.as_ref().map(|p| p.value.as_str().into()),
         })
     }
 }
@@ -352,17 +352,18 @@ impl WireResource {
     pub fn from_resource(r: &Resource, format: WireFormat) -> WireResource {
         let (role, reservation, reservations) = reservation_fields(r, format);
         let mut w = WireResource {
-            provider_id: r.provider_id.clone().map(|value| WireId { value }),
-            name: r.name.clone(),
+            provider_id: r.provider_id.as_deref().map(|value| WireId {
+                value: value.to_string(),
+            }),
+            name: r.name.to_string(),
             kind: r.value.type_name().to_string(),
             role,
-            allocation_info: r
-                .allocation_role
-                .clone()
-                .map(|role| WireAllocationInfo { role: Some(role) }),
+            allocation_info: r.allocation_role.as_ref().map(|role| WireAllocationInfo {
+                role: Some(role.to_string()),
+            }),
             reservation,
             reservations,
-            disk: r.disk.clone(),
+            disk: r.disk.as_deref().cloned(),
             revocable: r.revocable.then(WireEmpty::default),
             shared: r.shared.then(WireEmpty::default),
             ..WireResource::default()

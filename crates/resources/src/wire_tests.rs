@@ -71,7 +71,7 @@ fn output_extras() {
     r.revocable = true;
     r.shared = true;
     r.provider_id = Some("rp1".into());
-    r.disk = Some(json!({"persistence": {"id": "v1"}}));
+    r.disk = Some(Box::new(json!({"persistence": {"id": "v1"}})));
     check(
         r,
         WireFormat::PostRefinement,

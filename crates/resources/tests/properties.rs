@@ -85,11 +85,11 @@ fn resource(shape: Shape, side: u64) -> impl Strategy<Value = Resource> {
                     stack
                         .iter_mut()
                         .for_each(|s| *s = Reservation::static_for(s.role.clone()));
-                    r.reservations = stack;
+                    r.reservations = stack.into();
                     return r;
                 }
-                r.reservations = stack;
-                r.allocation_role = alloc.map(str::to_string);
+                r.reservations = stack.into();
+                r.allocation_role = alloc.map(Into::into);
                 r.revocable = revocable;
                 r.shared = shared;
                 r

@@ -80,7 +80,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
     fn account(&mut self, fw: &F, res: &Resources, add: bool) {
         let roles: BTreeSet<String> = res
             .iter()
-            .filter_map(|r| r.allocation_role.clone())
+            .filter_map(|r| r.allocation_role.as_deref().map(str::to_string))
             .collect();
         for (role, q) in reserved_by_role(res) {
             let slot = self.reserved_allocated.entry(role.clone()).or_default();

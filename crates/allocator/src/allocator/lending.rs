@@ -87,7 +87,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             return false;
         }
         let free = a.free().unreserved().non_revocable();
-        let lendable = chop(&free.filter(|r| caps.contains_key(&r.name)), &caps);
+        let lendable = chop(&free.filter(|r| caps.contains_key(r.name.as_str())), &caps);
         if !self.allocatable(&lendable) {
             return false;
         }

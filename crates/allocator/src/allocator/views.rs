@@ -167,7 +167,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
                 }
                 let roles: BTreeSet<String> = res
                     .iter()
-                    .filter_map(|r| r.allocation_role.clone())
+                    .filter_map(|r| r.allocation_role.as_deref().map(str::to_string))
                     .collect();
                 for role in roles {
                     let q = res.allocated_to(&role).non_revocable().scalar_totals();

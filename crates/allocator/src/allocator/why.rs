@@ -120,6 +120,13 @@ pub struct Explanation {
     pub hints: Vec<String>,
 }
 
+/// Where a stated demand may run (Strata's extension to REQUEST: constraints, or Mesos'
+/// `Request.agent_id`): which agents qualify and how hints name them ("zone IS b").
+pub struct Placement<'a, A> {
+    pub accepts: &'a dyn Fn(&A) -> bool,
+    pub describe: String,
+}
+
 fn fmt_q(q: f64) -> String {
     let s = format!("{q:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -191,12 +198,14 @@ impl<F: Key, A: Key> Allocator<F, A> {
 
     /// Why `fw` got what it got: its own state (inactive, suppressed, its filters), how
     /// far its stated demand is from fitting (counting `offered`, what its outstanding
-    /// offers hold per agent, as available to it) and the explanation of each of its
+    /// offers hold per agent, as available to it; `placements[i]`, when given, limits
+    /// the agents for the i-th entry of the demand) and the explanation of each of its
     /// roles. `None` for an unknown framework.
     pub fn explain_framework(
         &self,
         fw: &F,
         offered: &BTreeMap<A, Resources>,
+        placements: &[Option<Placement<'_, A>>],
     ) -> Option<(Vec<String>, BTreeMap<String, Explanation>)> {
         let f = self.frameworks.get(fw)?;
         let mut hints = Vec::new();
@@ -229,8 +238,14 @@ impl<F: Key, A: Key> Allocator<F, A> {
                 ));
             }
         }
-        for need in dedup(&f.demand) {
-            hints.push(self.demand_hint(&f.roles, need, offered));
+        let mut seen: Vec<(&Resources, Option<&str>)> = Vec::new();
+        for (i, need) in f.demand.iter().enumerate() {
+            let placement = placements.get(i).and_then(Option::as_ref);
+            let key = (need, placement.map(|p| p.describe.as_str()));
+            if !seen.contains(&key) {
+                seen.push(key);
+                hints.push(self.demand_hint(&f.roles, need, offered, placement));
+            }
         }
         let roles = f
             .roles
@@ -240,18 +255,24 @@ impl<F: Key, A: Key> Allocator<F, A> {
         Some((hints, roles))
     }
 
-    /// How far the closest active agent is from holding `need` for one of `roles`:
-    /// "fits on N agents now" or "short by … on the closest agent".
+    /// How far the closest active agent (of those `placement` accepts) is from holding
+    /// `need` for one of `roles`: "fits on N agents now" or "short by … on the closest".
     fn demand_hint(
         &self,
         roles: &std::collections::BTreeSet<String>,
         need: &Resources,
         offered: &BTreeMap<A, Resources>,
+        placement: Option<&Placement<'_, A>>,
     ) -> String {
         let want = need.scalar_totals();
         let mut fits = 0usize;
         let mut best: Option<(f64, String, BTreeMap<String, Scalar>, &A)> = None;
-        for (id, a) in self.agents.iter().filter(|(_, a)| a.active) {
+        let eligible = |id: &A| placement.is_none_or(|p| (p.accepts)(id));
+        for (id, a) in self
+            .agents
+            .iter()
+            .filter(|(id, a)| a.active && eligible(id))
+        {
             for role in roles {
                 let mine = offered
                     .get(id)
@@ -278,12 +299,22 @@ impl<F: Key, A: Key> Allocator<F, A> {
             }
         }
         let shown = need.to_string();
+        let (on, agents) = match placement {
+            Some(p) => (
+                format!(" (on agents where {})", p.describe),
+                format!("agent where {}", p.describe),
+            ),
+            None => (String::new(), "agent".to_string()),
+        };
         if fits > 0 {
             return format!(
-                "its request {shown} fits in the free resources of {fits} agent(s) right now: what holds it back is above (filters, suppression, quota, fair share)"
+                "its request {shown}{on} fits in the free resources of {fits} agent(s) right now: what holds it back is above (filters, suppression, quota, fair share)"
             );
         }
         match best {
+            None if placement.is_some() => format!(
+                "its request {shown} cannot be placed: no active {agents}; an agent with that attribute (or a looser constraint) would let it run"
+            ),
             None => format!("its request {shown} cannot be placed: no active agent"),
             Some((_, role, short, agent)) => {
                 let gap: Vec<String> = short
@@ -291,7 +322,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
                     .map(|(n, v)| format!("{} {n}", fmt_q(v.as_f64())))
                     .collect();
                 format!(
-                    "its request {shown} fits on no agent: the closest ({agent}, as role '{role}', counting what is offered to it) is {} short; freeing or adding that much on one agent would let it run",
+                    "its request {shown} fits on no {agents}: the closest ({agent}, as role '{role}', counting what is offered to it) is {} short; freeing or adding that much on one such agent would let it run",
                     gap.join(" and ")
                 )
             }
@@ -370,14 +401,4 @@ impl<F: Key, A: Key> Allocator<F, A> {
             ));
         }
     }
-}
-
-fn dedup(list: &[Resources]) -> Vec<&Resources> {
-    let mut out: Vec<&Resources> = Vec::new();
-    for r in list {
-        if !out.contains(&r) {
-            out.push(r);
-        }
-    }
-    out
 }

@@ -4,8 +4,8 @@
 use crate::master::Master;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use strata_allocator::Explanation;
-use strata_api::FrameworkId;
+use strata_allocator::{Explanation, Placement};
+use strata_api::{AgentId, FrameworkId};
 use strata_resources::Scalar;
 
 fn scalar_map(q: &BTreeMap<String, Scalar>) -> Value {
@@ -72,8 +72,8 @@ pub fn role_metrics(m: &Master, put: &mut dyn FnMut(&str, f64)) {
     for f in m.frameworks.values() {
         for r in super::framework_used(f).iter() {
             if let (Some(role), Some(q)) = (&r.allocation_role, r.as_scalar()) {
-                let slot = used.entry(role.clone()).or_default();
-                *slot.entry(r.name.clone()).or_insert(Scalar::ZERO) += q;
+                let slot = used.entry(role.to_string()).or_default();
+                *slot.entry(r.name.to_string()).or_insert(Scalar::ZERO) += q;
             }
         }
     }
@@ -140,6 +140,14 @@ pub fn why_role(m: &Master, role: &str) -> Value {
     v
 }
 
+/// Whether a registered agent satisfies a REQUEST entry's placement.
+fn on_agents<'a>(
+    m: &'a Master,
+    p: &'a crate::state::DemandPlacement,
+) -> impl Fn(&AgentId) -> bool + 'a {
+    move |aid| m.agents.get(aid).is_some_and(|a| p.accepts(a))
+}
+
 /// Why a framework got (no) offers: its own state plus each of its roles; `None` when
 /// the allocator does not know it.
 pub fn why_framework(m: &Master, fid: &FrameworkId) -> Option<Value> {
@@ -147,7 +155,25 @@ pub fn why_framework(m: &Master, fid: &FrameworkId) -> Option<Value> {
     for o in m.offers.values().filter(|o| &o.framework_id == fid) {
         *offered.entry(o.agent_id.clone()).or_default() += o.resources.clone();
     }
-    let (hints, roles) = m.allocator.explain_framework(fid, &offered)?;
+    let placements = m
+        .frameworks
+        .get(fid)
+        .map(|f| f.demand_placements.as_slice())
+        .unwrap_or_default();
+    let tests: Vec<_> = placements
+        .iter()
+        .map(|p| p.as_ref().map(|p| (on_agents(m, p), p.describe())))
+        .collect();
+    let placements: Vec<Option<Placement<'_, AgentId>>> = tests
+        .iter()
+        .map(|t| {
+            t.as_ref().map(|(accepts, describe)| Placement {
+                accepts,
+                describe: describe.clone(),
+            })
+        })
+        .collect();
+    let (hints, roles) = m.allocator.explain_framework(fid, &offered, &placements)?;
     let roles: Map<String, Value> = roles
         .iter()
         .map(|(r, e)| (r.clone(), explanation(e)))

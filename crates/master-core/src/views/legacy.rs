@@ -16,18 +16,17 @@ fn flat(r: &Resources) -> Value {
 
 /// A task in the legacy shape.
 pub fn task_json(t: &TaskRecord) -> Value {
-    let task = &t.task;
-    let statuses: Vec<Value> = task
-        .statuses
+    let statuses: Vec<Value> = t
+        .statuses()
         .iter()
         .map(|s| {
             let mut o = Map::new();
             o.insert("state".into(), json!(s.state));
-            o.insert("timestamp".into(), json!(s.timestamp.unwrap_or(0.0)));
-            if let Some(l) = &s.labels {
+            o.insert("timestamp".into(), json!(s.timestamp));
+            if let Some(l) = s.labels() {
                 o.insert("labels".into(), json!(l.labels));
             }
-            if let Some(cs) = &s.container_status {
+            if let Some(cs) = t.container_status(s) {
                 o.insert("container_status".into(), json!(cs));
             }
             if let Some(h) = s.healthy {
@@ -37,33 +36,30 @@ pub fn task_json(t: &TaskRecord) -> Value {
         })
         .collect();
     let mut o = Map::new();
-    o.insert("id".into(), json!(task.task_id.as_str()));
-    o.insert("name".into(), json!(task.name));
-    o.insert("framework_id".into(), json!(task.framework_id.as_str()));
+    o.insert("id".into(), json!(t.id.as_str()));
+    o.insert("name".into(), json!(t.name.as_str()));
+    o.insert("framework_id".into(), json!(t.framework_id.as_str()));
     o.insert(
         "executor_id".into(),
-        json!(task.executor_id.as_ref().map(|e| e.as_str()).unwrap_or("")),
+        json!(t.executor_id.as_ref().map(|e| e.as_str()).unwrap_or("")),
     );
-    o.insert("slave_id".into(), json!(task.agent_id.as_str()));
-    o.insert("state".into(), json!(task.state));
+    o.insert("slave_id".into(), json!(t.agent_id.as_str()));
+    o.insert("state".into(), json!(t.state()));
     o.insert("resources".into(), flat(&t.resources));
-    o.insert("role".into(), json!(t.role));
+    o.insert("role".into(), json!(t.role.as_str()));
     o.insert("statuses".into(), Value::Array(statuses));
     // Strata extension: why the task is in its state (the statuses above keep Mesos'
     // shape, which has no message or reason).
-    let last = task.statuses.last();
+    let last = t.statuses().last();
     let optional = [
-        (
-            "message",
-            last.and_then(|s| s.message.as_ref()).map(|m| json!(m)),
-        ),
+        ("message", last.and_then(|s| s.message()).map(|m| json!(m))),
         ("reason", last.and_then(|s| s.reason).map(|r| json!(r))),
-        ("user", task.user.as_ref().map(|u| json!(u))),
-        ("labels", task.labels.as_ref().map(|l| json!(l.labels))),
-        ("container", task.container.as_ref().map(|c| json!(c))),
-        ("discovery", task.discovery.clone()),
-        ("health_check", task.health_check.as_ref().map(|h| json!(h))),
-        ("kill_policy", task.kill_policy.as_ref().map(|k| json!(k))),
+        ("user", t.user.as_ref().map(|u| json!(u.as_str()))),
+        ("labels", t.labels().map(|l| json!(l.labels))),
+        ("container", t.container().map(|c| json!(c))),
+        ("discovery", t.discovery().cloned()),
+        ("health_check", t.health_check().map(|h| json!(h))),
+        ("kill_policy", t.kill_policy().map(|k| json!(k))),
     ];
     for (k, v) in optional {
         if let Some(v) = v {
@@ -109,9 +105,9 @@ pub fn framework_json(m: &Master, fw: &FrameworkState) -> Value {
         "active": fw.connected(), "connected": fw.connected(), "recovered": fw.recovered,
         "user": info.user, "failover_timeout": info.failover_timeout, "checkpoint": info.checkpoint,
         "registered_time": fw.registered_time, "unregistered_time": fw.unregistered_time.unwrap_or(0.0),
-        "tasks": fw.tasks.values().map(task_json).collect::<Vec<_>>(),
-        "unreachable_tasks": fw.unreachable_tasks.values().map(task_json).collect::<Vec<_>>(),
-        "completed_tasks": fw.completed_tasks.iter().map(task_json).collect::<Vec<_>>(),
+        "tasks": fw.tasks.values().map(|t| task_json(t)).collect::<Vec<_>>(),
+        "unreachable_tasks": fw.unreachable_tasks.values().map(|t| task_json(t)).collect::<Vec<_>>(),
+        "completed_tasks": fw.completed_tasks.iter().map(|t| task_json(t)).collect::<Vec<_>>(),
         "offers": offers, "executors": executors,
     });
     let extra = o.as_object_mut().expect("built as an object");
@@ -247,24 +243,11 @@ pub fn tasks(m: &Master, q: &TasksQuery) -> Value {
                 .chain(f.unreachable_tasks.values())
                 .chain(f.completed_tasks.iter())
         })
-        .filter(|t| {
-            q.task_id
-                .as_deref()
-                .is_none_or(|id| t.task.task_id.as_str() == id)
-        })
+        .map(|t| &**t)
+        .filter(|t| q.task_id.as_deref().is_none_or(|id| t.id.as_str() == id))
         .collect();
-    let start = |t: &&TaskRecord| {
-        t.task
-            .statuses
-            .first()
-            .and_then(|s| s.timestamp)
-            .unwrap_or(f64::MAX)
-    };
-    all.sort_by(|a, b| {
-        start(a)
-            .total_cmp(&start(b))
-            .then_with(|| a.task.task_id.cmp(&b.task.task_id))
-    });
+    let start = |t: &&TaskRecord| t.statuses().first().map_or(f64::MAX, |s| s.timestamp);
+    all.sort_by(|a, b| start(a).total_cmp(&start(b)).then_with(|| a.id.cmp(&b.id)));
     if !q.ascending {
         all.reverse();
     }
@@ -335,10 +318,12 @@ pub fn state_summary(m: &Master) -> Value {
     let slaves: Vec<Value> = registered_slaves(m)
         .map(|a| {
             let mut v = slave_json(m, a);
-            let mut it = a
-                .tasks
-                .iter()
-                .filter_map(|(f, t)| m.frameworks.get(f).and_then(|fw| fw.tasks.get(t)));
+            let mut it = a.tasks.iter().filter_map(|(f, t)| {
+                m.frameworks
+                    .get(f)
+                    .and_then(|fw| fw.tasks.get(t))
+                    .map(|t| &**t)
+            });
             if let Some(o) = v.as_object_mut() {
                 for (k, n) in counts(&mut it) {
                     o.insert(k, json!(n));
@@ -359,7 +344,7 @@ pub fn state_summary(m: &Master) -> Value {
         .frameworks
         .values()
         .map(|f| {
-            let mut it = f.tasks.values().chain(f.unreachable_tasks.values()).chain(f.completed_tasks.iter());
+            let mut it = f.tasks.values().chain(f.unreachable_tasks.values()).chain(f.completed_tasks.iter()).map(|t| &**t);
             let mut o = json!({"id": f.id.as_str(), "name": f.info.name, "active": f.connected(), "used_resources": flat(&framework_used(f))});
             if let Some(obj) = o.as_object_mut() {
                 for (k, n) in counts(&mut it) {
