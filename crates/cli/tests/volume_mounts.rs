@@ -87,7 +87,7 @@ fn offered_volume(o: &Offer, id: &str) -> Option<WireResource> {
         .cloned()
 }
 
-/// Outstanding offers that together hold the volumes `ids` (declining them until then),
+/// Outstanding offers that together hold the volumes `ids` (declining those holding none),
 /// and the volumes as offered.
 async fn offers_with(fw: &mut Fw, ids: &[&str]) -> (Vec<Offer>, Vec<WireResource>) {
     loop {
@@ -96,13 +96,26 @@ async fn offers_with(fw: &mut Fw, ids: &[&str]) -> (Vec<Offer>, Vec<WireResource
             .iter()
             .filter_map(|id| offers.iter().find_map(|o| offered_volume(o, id)))
             .collect();
+        let holding = |o: &Offer| ids.iter().any(|id| offered_volume(o, id).is_some());
         if found.len() == ids.len() {
+            let offers: Vec<Offer> = offers.into_iter().filter(holding).collect();
             for o in &offers {
                 fw.s.session.take_offer(&o.id).expect("outstanding");
             }
             return (offers, found);
         }
-        fw.decline_all().await;
+        // Offers holding a volume are kept until the other one comes.
+        let others: Vec<_> = offers
+            .iter()
+            .filter(|o| !holding(o))
+            .map(|o| o.id.clone())
+            .collect();
+        for id in &others {
+            fw.s.session.take_offer(id).expect("outstanding");
+        }
+        if !others.is_empty() {
+            fw.decline(others, 0.0).await;
+        }
         let is_offers = |e: &Event| matches!(e, Event::Offers(_)).then_some(());
         fw.expect("an offer with the volumes", is_offers).await;
     }
