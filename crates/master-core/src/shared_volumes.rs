@@ -39,6 +39,30 @@ pub(crate) fn fits(pool: &Resources, offered_shared: &Resources, parts: &[&Resou
     pool.filter(|r| !r.shared).contains(&plain)
 }
 
+/// `res` with every shared entry counted once: merged copies (several tasks or offers on
+/// one volume) replaced by the agent's entry, allocation role kept.
+pub(crate) fn once_on(res: &Resources, agent_total: &Resources) -> Resources {
+    if !res.iter().any(|r| r.shared) {
+        return res.clone();
+    }
+    res.iter()
+        .map(|r| {
+            if !r.shared {
+                return r.clone();
+            }
+            let mut bare = r.clone();
+            bare.allocation_role = None;
+            let mut one = agent_total
+                .iter()
+                .find(|t| t.same_identity(&bare))
+                .cloned()
+                .unwrap_or(bare);
+            one.allocation_role.clone_from(&r.allocation_role);
+            one
+        })
+        .collect()
+}
+
 /// The shared copies that `uses`, taken in order from `pool`, need beyond those in it.
 pub(crate) fn extra_copies<'a>(
     pool: &Resources,
@@ -160,6 +184,13 @@ mod tests {
         assert_eq!(
             extra_copies(&pool, [&task, &task, &task]),
             volume() + volume()
+        );
+        // Three copies held count as one.
+        let held = task.clone() + task.clone() + task;
+        assert_eq!(
+            once_on(&held, &pool).disk_mb(),
+            volume().disk_mb(),
+            "{held}"
         );
     }
 }

@@ -132,6 +132,10 @@ fn several_tasks_and_frameworks_share_one_volume() {
     assert_eq!(h.agent_kinds(&aid), ["RUN_TASK"], "{:#?}", h.out);
     h.status(&aid, &f2, "t3", TaskState::Running, Some(1));
 
+    // The agent's views count the volume once, though three tasks use it.
+    let slave = h.slave_state(&aid);
+    assert_eq!(slave["used_resources"]["disk"], 100.0, "{slave}");
+
     // A framework without SHARED_RESOURCES never sees it.
     let f3 = h.subscribe(eng("f3", false));
     h.allocate();
