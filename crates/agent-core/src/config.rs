@@ -34,6 +34,10 @@ pub struct Config {
     pub max_completed_tasks_per_executor: usize,
     /// Flags echoed by `/state` and GET_FLAGS.
     pub flags: Vec<(String, String)>,
+    /// Containers get their own mount namespace (`--isolation filesystem/linux`): volumes
+    /// of a new container's tasks are bind-mounted (read-only ones read-only) instead of
+    /// linked.
+    pub bind_volumes: bool,
 }
 
 impl Config {
@@ -56,6 +60,7 @@ impl Config {
             max_completed_executors_per_framework: 150,
             max_completed_tasks_per_executor: 200,
             flags: Vec::new(),
+            bind_volumes: false,
         }
     }
 }

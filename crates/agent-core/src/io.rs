@@ -119,6 +119,9 @@ pub struct ContainerSpec {
     /// Resources for isolation: the tasks', plus the executor's (or the built-in
     /// executors' overhead).
     pub limits: ContainerLimits,
+    /// Persistent volumes to bind-mount in the container's mount namespace
+    /// (`Config::bind_volumes`); their mount points exist when the launch is carried out.
+    pub binds: Vec<crate::volumes::VolumeBind>,
 }
 
 /// Something the shell must do, in order.

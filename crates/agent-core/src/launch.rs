@@ -182,6 +182,7 @@ impl Agent {
             task_id: tasks.first().map(|t| t.task_id.clone()),
             checkpoint: fw.info.checkpoint,
             limits: container_limits(&kind, &info, &tasks),
+            binds: Vec::new(),
         };
         let state = ExecutorState {
             info: info.clone(),
@@ -224,7 +225,7 @@ impl Agent {
             out.push(Effect::Checkpoint(Box::new(op)));
             self.checkpoint_tasks(fid, &info.executor_id, &queued, out);
         }
-        self.link_volumes(&spec.directory, &spec.kind, Some(&info), &queued, out);
+        spec.binds = self.link_volumes(&spec.directory, &spec.kind, Some(&info), &queued, out);
         spec.env.extend(self.docker_volumes_env(&queued));
         out.push(Effect::Launch(Box::new(spec)));
     }

@@ -2,7 +2,8 @@
 //! the master sends (`CHECKPOINT_RESOURCES`), applied to the configured total and
 //! persisted; the directories of persistent volumes
 //! (`<work_dir>/volumes/roles/<role>/<persistence id>`, `/` in roles written as a space
-//! as Mesos does); and the links that put a volume into a task's sandbox.
+//! as Mesos does); and the links (or, with a mount namespace, bind mounts) that put a
+//! volume into a task's sandbox.
 
 use crate::agent::Agent;
 use crate::checkpoint::CheckpointOp;
@@ -27,6 +28,24 @@ pub enum VolumeOp {
         container_path: String,
         read_only: bool,
     },
+    /// Create the volume at `source` and the empty directory `<sandbox>/<container_path>`
+    /// it will be bind-mounted on (see [`VolumeBind`]).
+    MountPoint {
+        source: String,
+        sandbox: String,
+        container_path: String,
+    },
+}
+
+/// A volume bind-mounted into a new container (`Config::bind_volumes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeBind {
+    /// The volume's directory on the host.
+    pub source: String,
+    /// `<sandbox>/<container_path>`.
+    pub target: String,
+    /// `Volume.mode: RO`: the container cannot write to it.
+    pub read_only: bool,
 }
 
 /// Where a persistent volume of `role` lives on the agent.
@@ -122,6 +141,9 @@ impl Agent {
 
     /// Links for the persistent volumes used by `tasks` (and a new executor), pushed
     /// before the tasks reach the executor. Group tasks get them in their own sandbox.
+    /// With `bind_volumes`, a new container (`executor` given) gets mount points instead
+    /// and the binds to make in its mount namespace are returned; tasks sent to a running
+    /// container still get links (its namespace exists already).
     pub(crate) fn link_volumes(
         &self,
         directory: &str,
@@ -129,7 +151,8 @@ impl Agent {
         executor: Option<&ExecutorInfo>,
         tasks: &[TaskInfo],
         out: &mut Vec<Effect>,
-    ) {
+    ) -> Vec<VolumeBind> {
+        let bind = self.cfg.bind_volumes && executor.is_some();
         let mut wanted: Vec<(String, Resource)> = Vec::new();
         let mut add = |dir: String, wire: &[WireResource]| {
             for r in Resources::from_wire(wire).unwrap_or_default() {
@@ -148,11 +171,33 @@ impl Agent {
             };
             add(dir, &t.resources);
         }
+        let mut binds = Vec::new();
         for (dir, v) in wanted {
-            if let Some(op) = self.link_for(&dir, &v) {
-                out.push(Effect::Volume(op));
+            let Some(op) = self.link_for(&dir, &v) else {
+                continue;
+            };
+            match op {
+                VolumeOp::Link {
+                    source,
+                    sandbox,
+                    container_path,
+                    read_only,
+                } if bind => {
+                    binds.push(VolumeBind {
+                        source: source.clone(),
+                        target: format!("{sandbox}/{container_path}"),
+                        read_only,
+                    });
+                    out.push(Effect::Volume(VolumeOp::MountPoint {
+                        source,
+                        sandbox,
+                        container_path,
+                    }));
+                }
+                op => out.push(Effect::Volume(op)),
             }
         }
+        binds
     }
 
     /// For DOCKER tasks, which get their volumes as bind mounts instead of links: the

@@ -100,6 +100,43 @@ fn tasks_using_a_volume_get_a_link_before_launch() {
 }
 
 #[test]
+fn with_bind_volumes_a_new_container_gets_mount_points_and_binds() {
+    let mut cfg = config();
+    cfg.bind_volumes = true;
+    let mut h = Harness::from_agent(Agent::new(cfg, None, T0));
+    h.register();
+    let mut ro = volume("eng", "v2", "ro");
+    ro.disk = Some(Box::new(
+        json!({"persistence": {"id": "v2"}, "volume": {"mode": "RO", "container_path": "ro"}}),
+    ));
+    let rw = volume("eng", "v1", "data");
+    checkpoint(&mut h, &[rw.clone(), ro.clone()]);
+    let mut t = task("t1");
+    t.resources
+        .extend(to_wire(&[rw.allocated("eng"), ro.allocated("eng")]));
+    h.run(&plain(), None, t);
+    assert_eq!(
+        h.kinds_all(),
+        ["volume:mount point", "volume:mount point", "launch"]
+    );
+    let spec = h.launch();
+    let binds: Vec<(String, bool)> = spec
+        .binds
+        .iter()
+        .map(|b| (b.target.clone(), b.read_only))
+        .collect();
+    let dir = &spec.directory;
+    assert_eq!(
+        binds,
+        [(format!("{dir}/data"), false), (format!("{dir}/ro"), true)]
+    );
+    assert_eq!(
+        spec.binds[0].source,
+        format!("{WORK_DIR}/volumes/roles/eng/v1")
+    );
+}
+
+#[test]
 fn a_destroyed_volume_in_use_keeps_its_directory() {
     let mut h = Harness::registered();
     let vol = volume("eng", "v1", "data");

@@ -39,8 +39,11 @@ pub struct AgentFlags {
     #[arg(long = "executor_registration_timeout", default_value_t = 60.0)]
     pub executor_registration_timeout: f64,
     /// Isolators, Mesos syntax: `cgroups/cpu,cgroups/mem,cgroups/pids` (or `cgroups/all`);
-    /// `posix/cpu,posix/mem` isolates nothing. Without usable cgroups the agent logs a
-    /// warning and runs tasks unisolated.
+    /// `posix/cpu,posix/mem` isolates nothing; `namespaces/pid` gives containers their own
+    /// pid namespace; `filesystem/linux` their own mount namespace with persistent volumes
+    /// bind-mounted (`RO` ones read-only; without it volumes are links and `RO` is not
+    /// enforced for process tasks). Without usable cgroups (or namespaces) the agent logs
+    /// a warning and runs tasks unisolated.
     #[arg(long, default_value = "cgroups/cpu,cgroups/mem")]
     pub isolation: String,
     /// Where the cgroup hierarchies are mounted.

@@ -12,22 +12,35 @@ use strata_containerizer::isolation::{self, cgroups::CgroupsOptions, Isolator, N
 use strata_containerizer::{namespaces, PosixContainerizer};
 
 /// The process containerizer: every container in its own pid and mount namespaces with
-/// `namespaces/pid` when this machine allows them (needs root and util-linux `unshare`),
-/// otherwise plain processes and a warning.
-pub fn containerizer(flags: &AgentFlags, strata: &Path) -> anyhow::Result<PosixContainerizer> {
+/// `namespaces/pid`, in its own mount namespace with `filesystem/linux`, when this machine
+/// allows them (needs root and util-linux `unshare`), otherwise plain processes and a
+/// warning. Also says whether volumes are bind-mounted (`filesystem/linux` in effect).
+pub fn containerizer(
+    flags: &AgentFlags,
+    strata: &Path,
+) -> anyhow::Result<(PosixContainerizer, bool)> {
     let config = isolation::parse_isolation(&flags.isolation)
         .map_err(|e| anyhow::anyhow!("--isolation: {e}"))?;
-    if !config.pid_namespace {
-        return Ok(PosixContainerizer::new());
+    if !config.pid_namespace && !config.filesystem_linux {
+        return Ok((PosixContainerizer::new(), false));
     }
     match namespaces::probe() {
+        Ok(()) if config.pid_namespace => {
+            tracing::info!(
+                bind_volumes = config.filesystem_linux,
+                "containers get their own pid and mount namespaces"
+            );
+            let c = PosixContainerizer::with_pid_namespace(strata.to_path_buf());
+            Ok((c, config.filesystem_linux))
+        }
         Ok(()) => {
-            tracing::info!("containers get their own pid and mount namespaces");
-            Ok(PosixContainerizer::with_pid_namespace(strata.to_path_buf()))
+            tracing::info!("containers get their own mount namespace; volumes are bind-mounted");
+            let c = PosixContainerizer::with_mount_namespace(strata.to_path_buf());
+            Ok((c, true))
         }
         Err(e) => {
-            tracing::warn!(error = %e, "pid namespaces unavailable; containers share the host's");
-            Ok(PosixContainerizer::new())
+            tracing::warn!(error = %e, "namespaces unavailable; containers share the host's, volumes are linked and RO is not enforced");
+            Ok((PosixContainerizer::new(), false))
         }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use strata_agent_core::{ContainerSpec, ExecutorKind, Input};
 use strata_api::ContainerId;
 use strata_containerizer::isolation::{self, Isolator, NoIsolation};
-use strata_containerizer::{Containerizer, ProcessSpec};
+use strata_containerizer::{mounts, Containerizer, ProcessSpec};
 use tokio::sync::oneshot;
 
 /// Starts and destroys containers.
@@ -358,11 +358,22 @@ impl Launcher {
                 (PathBuf::from(cmd.value.clone().unwrap_or_default()), args)
             }
         };
+        let binds: Vec<mounts::Bind> = spec
+            .binds
+            .iter()
+            .map(|b| mounts::Bind {
+                source: b.source.clone().into(),
+                target: b.target.clone().into(),
+                read_only: b.read_only,
+            })
+            .collect();
+        let mut env = spec.env.clone();
+        env.extend(mounts::env_entry(&binds));
         ProcessSpec {
             id: spec.container_id.to_string(),
             program,
             args,
-            env: spec.env.clone(),
+            env,
             sandbox,
             user: spec.user.clone(),
         }

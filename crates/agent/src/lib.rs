@@ -136,24 +136,22 @@ pub async fn start(flags: AgentFlags) -> anyhow::Result<RunningAgent> {
     let previous = std::fs::read_to_string(master_link::agent_id_path(&work_dir))
         .ok()
         .map(|s| AgentId::new(s.trim()));
+    let exe = match &flags.executor_binary {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe().context("cannot find this binary to run executors")?,
+    };
+    let (containerizer, bind_volumes) = isolation::containerizer(&flags, &exe)?;
     let clock = event_loop::Clock::new();
-    let mut core = Agent::new(
-        core_config(&flags, info, addr, &work_dir),
-        previous,
-        clock.now(),
-    );
+    let mut cfg = core_config(&flags, info, addr, &work_dir);
+    cfg.bind_volumes = bind_volumes;
+    let mut core = Agent::new(cfg, previous, clock.now());
     let store = checkpoint::Store::new(&work_dir);
     core.recover_resources(&store.load_resources());
     let (recovered, survivors) = recovery::read(&store);
     let mut initial = Vec::new();
     core.recover(recovered, clock.now(), &mut initial);
-    let exe = match &flags.executor_binary {
-        Some(p) => PathBuf::from(p),
-        None => std::env::current_exe().context("cannot find this binary to run executors")?,
-    };
     let (to_master_tx, to_master_rx) = tokio::sync::mpsc::unbounded_channel();
     let (refused_tx, refused_rx) = tokio::sync::watch::channel(None);
-    let containerizer = isolation::containerizer(&flags, &exe)?;
     let launcher = launcher::Launcher::new(
         Arc::new(containerizer),
         exe,

@@ -2,7 +2,9 @@
 //! `<work_dir>/volumes/roles/`, and links them into sandboxes. A volume is a symlink in
 //! the sandbox (as Mesos does without a mount namespace), so removing a finished sandbox
 //! never touches the volume's data; the link is refused if any directory on the way is a
-//! symlink (a task could otherwise point it outside its sandbox).
+//! symlink (a task could otherwise point it outside its sandbox). With
+//! `--isolation filesystem/linux` a new container's volumes get an empty mount point
+//! instead (same checks), bind-mounted inside the container's own mount namespace.
 
 use std::path::{Component, Path, PathBuf};
 use strata_agent_core::volumes::VolumeOp;
@@ -23,6 +25,16 @@ pub fn apply(work_dir: &Path, op: &VolumeOp) {
             Path::new(sandbox),
             container_path,
             *read_only,
+        ),
+        VolumeOp::MountPoint {
+            source,
+            sandbox,
+            container_path,
+        } => mount_point(
+            work_dir,
+            Path::new(source),
+            Path::new(sandbox),
+            container_path,
         ),
     };
     if let Err(e) = result {
@@ -76,6 +88,49 @@ fn link(
     container_path: &str,
     read_only: bool,
 ) -> std::io::Result<()> {
+    let target = prepare(work_dir, source, sandbox, container_path)?;
+    if let Ok(meta) = std::fs::symlink_metadata(&target) {
+        if !meta.file_type().is_symlink() {
+            return Err(std::io::Error::other(format!(
+                "{} already exists in the sandbox",
+                target.display()
+            )));
+        }
+        std::fs::remove_file(&target)?;
+    }
+    std::os::unix::fs::symlink(source, &target)?;
+    if read_only {
+        tracing::warn!(target = %target.display(), "read-only volume mode is not enforced for linked volumes (it is with --isolation filesystem/linux)");
+    }
+    Ok(())
+}
+
+/// The empty directory `<sandbox>/<container_path>` a volume is bind-mounted on.
+fn mount_point(
+    work_dir: &Path,
+    source: &Path,
+    sandbox: &Path,
+    container_path: &str,
+) -> std::io::Result<()> {
+    let target = prepare(work_dir, source, sandbox, container_path)?;
+    match std::fs::symlink_metadata(&target) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(std::io::Error::other(format!(
+            "{} already exists in the sandbox and is not a directory",
+            target.display()
+        ))),
+        Err(_) => std::fs::create_dir(&target),
+    }
+}
+
+/// Checks the paths, creates the volume, the sandbox and the parents of
+/// `<sandbox>/<container_path>` (none of them a symlink), and returns that path.
+fn prepare(
+    work_dir: &Path,
+    source: &Path,
+    sandbox: &Path,
+    container_path: &str,
+) -> std::io::Result<PathBuf> {
     confined(work_dir, source)?;
     let rel = Path::new(container_path);
     if rel.as_os_str().is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
@@ -101,20 +156,7 @@ fn link(
         }
         std::fs::create_dir_all(&dir)?;
     }
-    if let Ok(meta) = std::fs::symlink_metadata(&target) {
-        if !meta.file_type().is_symlink() {
-            return Err(std::io::Error::other(format!(
-                "{} already exists in the sandbox",
-                target.display()
-            )));
-        }
-        std::fs::remove_file(&target)?;
-    }
-    std::os::unix::fs::symlink(source, &target)?;
-    if read_only {
-        tracing::warn!(target = %target.display(), "read-only volume mode is not enforced for linked volumes");
-    }
-    Ok(())
+    Ok(target)
 }
 
 #[cfg(test)]
@@ -128,6 +170,26 @@ mod tests {
             container_path: path.into(),
             read_only: false,
         }
+    }
+
+    #[test]
+    fn mount_points_are_empty_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path();
+        let vol = work.join("volumes/roles/eng/v1");
+        let sandbox = work.join("sandbox");
+        let op = VolumeOp::MountPoint {
+            source: vol.display().to_string(),
+            sandbox: sandbox.display().to_string(),
+            container_path: "a/data".into(),
+        };
+        apply(work, &op);
+        apply(work, &op);
+        assert!(vol.is_dir());
+        let target = sandbox.join("a/data");
+        assert!(std::fs::symlink_metadata(&target).unwrap().is_dir());
+        std::fs::write(sandbox.join("file"), "x").unwrap();
+        assert!(mount_point(work, &vol, &sandbox, "file").is_err());
     }
 
     #[test]
@@ -173,6 +235,12 @@ mod tests {
         for path in ["../x", "/abs", "evil/x", ""] {
             assert!(
                 link(work, &vol, &sandbox, path, false).is_err(),
+                "{path} must be refused"
+            );
+        }
+        for path in ["../x", "/abs", "evil/x", ""] {
+            assert!(
+                mount_point(work, &vol, &sandbox, path).is_err(),
                 "{path} must be refused"
             );
         }

@@ -1,11 +1,12 @@
 //! The allocator state (agents, frameworks, the role tree, quotas, refusal filters) and
 //! its lifecycle calls; the allocation cycle lives in `cycle`, the bookkeeping of
-//! allocations in `books`, read-only views and invariants in `views`, the "why pending"
-//! report in `why`.
+//! allocations in `books`, shared resources in `shared`, read-only views and invariants
+//! in `views`, the "why pending" report in `why`.
 
 mod books;
 mod cycle;
 mod lending;
+mod shared;
 mod views;
 mod why;
 
@@ -93,6 +94,8 @@ struct FrameworkState {
     idx: u32,
     /// REVOCABLE_RESOURCES: may be offered revocable resources.
     revocable: bool,
+    /// SHARED_RESOURCES: may be offered shared resources (also while in use).
+    shared: bool,
     /// Higher goes first for revocable resources (and may preempt lower; see the master).
     priority: i64,
     /// What the framework says it still needs (REQUEST), one entry per unit of work;
@@ -115,9 +118,10 @@ impl FrameworkState {
     }
 }
 
-/// The allocator. Invariants: for every agent, `allocated` ⊆ `total`, equals the sum of
-/// `by_framework`, and `free = total - allocated`; the role tree and the framework
-/// sorters hold the scalar sums of the same data; reservation counters match the agents.
+/// The allocator. Invariants: for every agent, `allocated` (shared entries counted once)
+/// ⊆ `total`, equals the sum of `by_framework`, `free = total - allocated`, and counted
+/// `allocated` + `free` = `total`; the role tree and the framework sorters hold the scalar
+/// sums of the same data; reservation counters match the agents.
 #[derive(Debug, Clone)]
 pub struct Allocator<F: Key, A: Key> {
     config: Config,
@@ -146,6 +150,8 @@ pub struct Allocator<F: Key, A: Key> {
     pending: Pending,
     /// Agents with lent capacity (so a cycle need not look at every agent for loans).
     lenders: BTreeSet<A>,
+    /// Shared resources offered in the running cycle, per agent (cleared at its start).
+    shared_offered: shared::OfferedShared<A>,
 }
 
 /// The part of `want` that `have` contains (`want ∩ have`).
@@ -174,6 +180,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             pool: None,
             pending: Pending::default(),
             lenders: BTreeSet::new(),
+            shared_offered: shared::OfferedShared::new(),
         }
     }
 
@@ -247,6 +254,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             .or_insert_with(|| FrameworkState {
                 idx: next,
                 revocable: false,
+                shared: false,
                 priority: 0,
                 demand: Vec::new(),
                 demand_stated: false,
@@ -464,11 +472,13 @@ impl<F: Key, A: Key> Allocator<F, A> {
 
     // ----- resource flow ------------------------------------------------------------
 
-    /// Records resources as in use by `fw` on `agent` without an offer (recovered tasks).
-    /// Each entry should carry its allocation role. Only the part that is still free on
-    /// the agent is recorded, so the agent is never over-committed; returns that part.
+    /// Records resources as in use by `fw` on `agent` without an offer (recovered tasks,
+    /// or one more task on a shared volume). Each entry should carry its allocation role.
+    /// Only the non-shared part that is still free on the agent is recorded, so the agent
+    /// is never over-committed, plus one more copy of each shared entry the agent has;
+    /// returns what was recorded.
     pub fn add_used(&mut self, fw: &F, agent: &A, resources: &Resources) -> Resources {
-        let fits = self.clamp_to_free(agent, resources);
+        let fits = self.clamp_usable(agent, resources);
         self.allocate_to(fw, agent, &fits);
         fits
     }
@@ -536,6 +546,24 @@ impl<F: Key, A: Key> Allocator<F, A> {
             return Err(format!(
                 "the framework does not hold {from} on agent {agent:?}"
             ));
+        }
+        if shared::has_shared(from) {
+            // Converting a shared entry changes the agent's total: no other copy may be
+            // held (the master rescinds other offers holding it first).
+            let others = a
+                .allocated
+                .without_allocation_role()
+                .saturating_sub(&from.without_allocation_role());
+            if let Some(r) = from.iter().filter(|r| r.shared).find(|r| {
+                let mut bare = (*r).clone();
+                bare.allocation_role = None;
+                others.iter().any(|o| o.same_identity(&bare))
+            }) {
+                return Err(format!(
+                    "the shared resource {} on agent {agent:?} is still held by other offers or tasks",
+                    Resources::from(r.clone())
+                ));
+            }
         }
         self.release(fw, agent, from);
         self.replace_total(

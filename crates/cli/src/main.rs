@@ -46,7 +46,7 @@ enum Command {
     /// Benchmarks that print figures.
     Bench(bench::BenchArgs),
     /// Starts a container in its own pid and mount namespaces (run by agents with
-    /// `--isolation namespaces/pid`).
+    /// `--isolation namespaces/pid` or `filesystem/linux`).
     #[command(name = "ns-init", hide = true)]
     NsInit(NsInitArgs),
 }
@@ -56,6 +56,9 @@ struct NsInitArgs {
     /// Second stage: be pid 1 of the namespace and run the program.
     #[arg(long)]
     pid1: bool,
+    /// A mount namespace only (`filesystem/linux` without `namespaces/pid`).
+    #[arg(long)]
+    mount_only: bool,
     /// Run the program as this uid inside the namespace (with --gid).
     #[arg(long, requires = "gid")]
     uid: Option<u32>,
@@ -108,8 +111,12 @@ fn main() {
             strata_executor::main_from_env()
         }
         // Before any runtime exists: the gate execs, pid 1 forks.
-        Command::NsInit(a) if a.pid1 => strata_containerizer::namespaces::pid1(&a.argv),
-        Command::NsInit(a) => strata_containerizer::namespaces::gate(&a.argv, a.uid.zip(a.gid)),
+        Command::NsInit(a) if a.pid1 => {
+            strata_containerizer::namespaces::pid1(&a.argv, a.uid.zip(a.gid))
+        }
+        Command::NsInit(a) => {
+            strata_containerizer::namespaces::gate(&a.argv, a.uid.zip(a.gid), !a.mount_only)
+        }
         other => {
             let quiet = matches!(
                 other,

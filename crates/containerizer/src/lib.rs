@@ -2,11 +2,13 @@
 //! This version has the POSIX process backend: own process group, sandbox stdout/stderr,
 //! optional user switch, and destroy by killing the whole process tree; and resource
 //! isolation behind the [`isolation::Isolator`] trait (cgroups v1 and v2, none, a fake);
-//! optional pid and mount namespaces ([`namespaces`]). Docker tasks are run by the
+//! optional pid and mount namespaces ([`namespaces`]) with volumes bind-mounted
+//! ([`mounts`]). Docker tasks are run by the
 //! executor (`strata-executor`'s `docker` module), not here.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod isolation;
+pub mod mounts;
 pub mod namespaces;
 mod posix;
 mod proctree;

@@ -1,10 +1,12 @@
-//! Pid and mount namespaces for containers (`--isolation namespaces/pid`), without
-//! `unsafe`: the container's first process is `strata ns-init`, which waits at a gate
-//! until the agent has put it in its cgroups, then becomes util-linux `unshare --pid
-//! --fork --mount-proc`, whose child (pid 1 of the new namespace, with its own `/proc`)
-//! is `strata ns-init --pid1`: it runs the executor, reaps orphans, forwards signals, and
-//! exits with the executor's status, at which point the kernel kills whatever is left
-//! in the namespace.
+//! Pid and mount namespaces for containers (`--isolation namespaces/pid`, and
+//! `filesystem/linux` for a mount namespace alone), without `unsafe`: the container's
+//! first process is `strata ns-init`, which waits at a gate until the agent has put it in
+//! its cgroups, then becomes util-linux `unshare --pid --fork --mount-proc` (or `unshare
+//! --mount --fork`), whose child (pid 1 of the new pid namespace, with its own `/proc`)
+//! is `strata ns-init --pid1`: as root it bind-mounts the container's volumes
+//! ([`crate::mounts`]), then runs the executor as the task's user, reaps orphans, forwards
+//! signals, and exits with the executor's status, at which point the kernel kills
+//! whatever is left in a pid namespace.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -20,6 +22,8 @@ pub const GATE_OPEN: &[u8] = b"go\n";
 pub struct Wrap {
     /// The `strata` binary (it has the `ns-init` subcommand).
     pub strata: PathBuf,
+    /// A pid namespace too (`namespaces/pid`); otherwise only a mount namespace.
+    pub pid: bool,
 }
 
 impl Wrap {
@@ -31,6 +35,9 @@ impl Wrap {
         ids: Option<(u32, u32)>,
     ) -> (PathBuf, Vec<String>) {
         let mut out = vec!["ns-init".to_string()];
+        if !self.pid {
+            out.push("--mount-only".into());
+        }
         if let Some((uid, gid)) = ids {
             out.extend([
                 "--uid".into(),
@@ -47,29 +54,38 @@ impl Wrap {
 }
 
 /// The `unshare` invocation the gate becomes: `strata ns-init --pid1 -- argv` as pid 1 of
-/// new pid and mount namespaces, as `ids` when given.
-pub fn unshare_args(strata: &Path, argv: &[OsString], ids: Option<(u32, u32)>) -> Vec<OsString> {
-    let mut out: Vec<OsString> = ["--pid", "--fork", "--mount-proc", "--kill-child"]
-        .iter()
-        .map(OsString::from)
-        .collect();
+/// new pid and mount namespaces (a mount namespace only without `pid`), still as root
+/// (it mounts the volumes), told to run `argv` as `ids` when given.
+pub fn unshare_args(
+    strata: &Path,
+    argv: &[OsString],
+    ids: Option<(u32, u32)>,
+    pid: bool,
+) -> Vec<OsString> {
+    let namespaces: &[&str] = if pid {
+        &["--pid", "--fork", "--mount-proc", "--kill-child"]
+    } else {
+        &["--mount", "--fork", "--kill-child"]
+    };
+    let mut out: Vec<OsString> = namespaces.iter().map(OsString::from).collect();
+    out.extend(["--".into(), strata.as_os_str().to_owned()]);
+    out.extend(["ns-init".into(), "--pid1".into()]);
     if let Some((uid, gid)) = ids {
         out.extend([
-            "--setgid".into(),
-            gid.to_string().into(),
-            "--setuid".into(),
+            "--uid".into(),
             uid.to_string().into(),
+            "--gid".into(),
+            gid.to_string().into(),
         ]);
     }
-    out.extend(["--".into(), strata.as_os_str().to_owned()]);
-    out.extend(["ns-init".into(), "--pid1".into(), "--".into()]);
+    out.push("--".into());
     out.extend(argv.iter().cloned());
     out
 }
 
 /// Stage 1 (the container's first process, already in its cgroups once the gate opens):
 /// waits for [`GATE_OPEN`] on stdin, then becomes `unshare`. Returns only on failure.
-pub fn gate(argv: &[OsString], ids: Option<(u32, u32)>) -> i32 {
+pub fn gate(argv: &[OsString], ids: Option<(u32, u32)>, pid: bool) -> i32 {
     let mut got = Vec::new();
     let read = std::io::stdin()
         .take(GATE_OPEN.len() as u64)
@@ -86,7 +102,7 @@ pub fn gate(argv: &[OsString], ids: Option<(u32, u32)>) -> i32 {
         }
     };
     let err = Command::new("unshare")
-        .args(unshare_args(&strata, argv, ids))
+        .args(unshare_args(&strata, argv, ids, pid))
         .stdin(std::process::Stdio::null())
         .exec();
     eprintln!("strata ns-init: cannot run unshare (util-linux): {err}");
@@ -104,16 +120,29 @@ pub fn exit_code(status: nix::sys::wait::WaitStatus) -> Option<i32> {
     }
 }
 
-/// Stage 2, pid 1 of the namespace: runs `argv`, forwards termination signals to it,
-/// reaps every orphan, and exits with its status.
-pub fn pid1(argv: &[OsString]) -> i32 {
+/// Stage 2, pid 1 of the namespace: mounts the container's volumes, runs `argv` (as
+/// `ids` when given), forwards termination signals to it, reaps every orphan, and exits
+/// with its status. A volume that cannot be mounted fails the container.
+pub fn pid1(argv: &[OsString], ids: Option<(u32, u32)>) -> i32 {
     use nix::sys::wait::{waitpid, WaitPidFlag};
     use nix::unistd::Pid;
     let Some((program, args)) = argv.split_first() else {
         eprintln!("strata ns-init: nothing to run");
         return 1;
     };
-    let child = match Command::new(program).args(args).spawn() {
+    let binds = crate::mounts::parse(std::env::var(crate::mounts::MOUNTS_ENV).ok().as_deref())
+        .and_then(|b| crate::mounts::apply(&b));
+    if let Err(e) = binds {
+        eprintln!("strata ns-init: {e}; not starting the container");
+        return 1;
+    }
+    let mut cmd = Command::new(program);
+    cmd.args(args).env_remove(crate::mounts::MOUNTS_ENV);
+    if let Some((uid, gid)) = ids {
+        // As root, std also drops the supplementary groups before switching.
+        cmd.uid(uid).gid(gid);
+    }
+    let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             eprintln!(
@@ -192,6 +221,7 @@ mod tests {
     fn the_gate_command_carries_the_user_and_the_program() {
         let w = Wrap {
             strata: "/usr/bin/strata".into(),
+            pid: true,
         };
         let (p, a) = w.command_line(Path::new("/bin/sh"), &["-c".into(), "x".into()], None);
         assert_eq!(p, PathBuf::from("/usr/bin/strata"));
@@ -212,34 +242,26 @@ mod tests {
     }
 
     #[test]
-    fn unshare_runs_the_second_stage_as_the_user() {
+    fn the_second_stage_switches_to_the_user_after_mounting() {
         let argv: Vec<OsString> = vec!["/bin/sh".into(), "-c".into(), "x".into()];
-        let got = unshare_args(Path::new("/s"), &argv, Some((7, 8)));
-        let got: Vec<_> = got
-            .iter()
-            .map(|s| s.to_string_lossy().into_owned())
-            .collect();
+        let text = |v: Vec<OsString>| -> String {
+            let v: Vec<_> = v.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+            v.join(" ")
+        };
         assert_eq!(
-            got,
-            [
-                "--pid",
-                "--fork",
-                "--mount-proc",
-                "--kill-child",
-                "--setgid",
-                "8",
-                "--setuid",
-                "7",
-                "--",
-                "/s",
-                "ns-init",
-                "--pid1",
-                "--",
-                "/bin/sh",
-                "-c",
-                "x"
-            ]
+            text(unshare_args(Path::new("/s"), &argv, Some((7, 8)), true)),
+            "--pid --fork --mount-proc --kill-child -- /s ns-init --pid1 --uid 7 --gid 8 -- /bin/sh -c x"
         );
+        assert_eq!(
+            text(unshare_args(Path::new("/s"), &argv, None, false)),
+            "--mount --fork --kill-child -- /s ns-init --pid1 -- /bin/sh -c x"
+        );
+        let w = Wrap {
+            strata: "/s".into(),
+            pid: false,
+        };
+        let (_, a) = w.command_line(Path::new("/bin/true"), &[], None);
+        assert_eq!(a, ["ns-init", "--mount-only", "--", "/bin/true"]);
     }
 
     #[test]

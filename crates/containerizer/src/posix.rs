@@ -27,7 +27,15 @@ impl PosixContainerizer {
     /// binary `strata` (see [`crate::namespaces`]).
     pub fn with_pid_namespace(strata: PathBuf) -> Self {
         Self {
-            wrap: Some(Wrap { strata }),
+            wrap: Some(Wrap { strata, pid: true }),
+        }
+    }
+
+    /// Every container in a new mount namespace (no pid namespace), where its volumes
+    /// are bind-mounted (`filesystem/linux`; see [`crate::mounts`]).
+    pub fn with_mount_namespace(strata: PathBuf) -> Self {
+        Self {
+            wrap: Some(Wrap { strata, pid: false }),
         }
     }
 }

@@ -183,6 +183,7 @@ impl Master {
         self.allocator
             .add_framework(fid.clone(), &roles, &suppressed, true);
         self.sync_revocable_capability(fid, out);
+        self.sync_shared_capability(fid, out);
         self.sync_priority(fid);
         out.push(Effect::Framework {
             conn,
@@ -389,6 +390,7 @@ impl Master {
         self.allocator
             .add_framework(fid.clone(), &roles, &u.suppressed_roles, true);
         self.sync_revocable_capability(fid, out);
+        self.sync_shared_capability(fid, out);
         self.sync_priority(fid);
         out.push(Effect::Persist(vec![Op::PutFramework {
             id: fid.to_string(),

@@ -3,6 +3,7 @@
 
 use crate::io::Effect;
 use crate::master::Master;
+use crate::shared_volumes;
 use crate::state::TaskRecord;
 use crate::views::operator_events;
 use std::collections::BTreeSet;
@@ -20,6 +21,9 @@ pub(crate) struct Pool {
     pub(crate) agent: AgentId,
     pub(crate) role: String,
     pub(crate) resources: Resources,
+    /// The shared resources of the offers (changed only by CREATE and DESTROY): every
+    /// task of the ACCEPT may use them, however many others already do.
+    pub(crate) offered_shared: Resources,
 }
 
 /// A task that passed validation, with what it consumes.
@@ -217,11 +221,15 @@ impl Master {
                         continue;
                     };
                     match pool.as_mut() {
-                        Some(p) => p.resources += r.resources,
+                        Some(p) => {
+                            p.offered_shared += shared_volumes::shared(&r.resources);
+                            p.resources += r.resources;
+                        }
                         None => {
                             pool = Some(Pool {
                                 agent: r.agent_id,
                                 role: r.role,
+                                offered_shared: shared_volumes::shared(&r.resources),
                                 resources: r.resources,
                             })
                         }
@@ -305,11 +313,13 @@ impl Master {
             None => None,
         };
         let mut needed = task_resources.clone();
+        let mut parts = vec![&task_resources];
         if let Some((_, r)) = &new_executor {
             needed += r.clone();
+            parts.push(r);
         }
         no_revocable_mix(&needed, "Task and its executor mix")?;
-        if !pool.resources.contains(&needed) {
+        if !shared_volumes::fits(&pool.resources, &pool.offered_shared, &parts) {
             return Err(format!(
                 "Total resources {} required by task and its executor is more than available {}",
                 mesos_string(&needed),
@@ -492,7 +502,11 @@ impl Master {
             });
         }
         no_revocable_mix(&needed, "Task group and executor mix")?;
-        if !pool.resources.contains(&needed) {
+        let mut parts: Vec<&Resources> = checked.iter().map(|c| &c.task_resources).collect();
+        if let Some((_, r)) = &new_executor {
+            parts.push(r);
+        }
+        if !shared_volumes::fits(&pool.resources, &pool.offered_shared, &parts) {
             return Err(format!(
                 "Total resources {} required by task group and its executor are more than available {}",
                 mesos_string(&needed),
@@ -518,6 +532,16 @@ impl Master {
         group_executor: Option<ExecutorInfo>,
         out: &mut Vec<Effect>,
     ) {
+        if !self.frameworks.contains_key(fid) {
+            return;
+        }
+        // Tasks on a shared volume whose offered copy another task already took.
+        let uses = tasks.iter().flat_map(|c| {
+            let executor = c.new_executor.as_ref().map(|(_, r)| r);
+            executor.into_iter().chain([&c.task_resources])
+        });
+        let extra = shared_volumes::extra_copies(&pool.resources, uses);
+        self.allocate_extra_copies(fid, &pool.agent, &extra);
         let Some(fw) = self.frameworks.get_mut(fid) else {
             return;
         };

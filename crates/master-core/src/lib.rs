@@ -23,6 +23,7 @@ mod preemption;
 mod quota;
 mod recover;
 mod reservations;
+mod shared_volumes;
 mod sorted_set;
 mod state;
 mod task_record;

@@ -207,6 +207,7 @@ pub fn volume_kind(op: &strata_agent_core::volumes::VolumeOp) -> &'static str {
         VolumeOp::Create { .. } => "create",
         VolumeOp::Destroy { .. } => "destroy",
         VolumeOp::Link { .. } => "link",
+        VolumeOp::MountPoint { .. } => "mount point",
     }
 }
 

@@ -2,21 +2,18 @@
 //! and mirroring every change into the role tree, the framework sorters, the
 //! reservation counters, the quota headroom pool and the filter slots.
 
+use super::shared::{self, Delta, Held};
 use super::{intersection, reserved_by_role, Allocator, Key};
 use crate::quota::{add_into, sub_from, Quantities};
 use std::collections::BTreeSet;
 use strata_resources::Resources;
 
 impl<F: Key, A: Key> Allocator<F, A> {
-    /// The part of `res` (entry by entry, allocation roles kept) free on `agent`.
-    pub(super) fn clamp_to_free(&self, agent: &A, res: &Resources) -> Resources {
-        super::part_within(res, &self.free(agent))
-    }
-
     pub(super) fn allocate_to(&mut self, fw: &F, agent: &A, res: &Resources) {
         if res.is_empty() || !self.agents.contains_key(agent) {
             return;
         }
+        let before = self.shared_held(fw, agent, res);
         self.pool_remove(agent);
         if let Some(a) = self.agents.get_mut(agent) {
             a.allocated += res.clone();
@@ -24,7 +21,34 @@ impl<F: Key, A: Key> Allocator<F, A> {
             *a.by_framework.entry(fw.clone()).or_default() += res.clone();
         }
         self.pool_add(agent);
-        self.account(fw, res, true);
+        match before {
+            None => self.account(fw, res, res, res, true),
+            Some(before) => {
+                let d = self.shared_delta(fw, agent, res, &before, true);
+                self.account(fw, &d.framework, &d.role, &d.agent, true);
+            }
+        }
+    }
+
+    /// The shared holdings `res` may change (None when `res` has no shared entry).
+    fn shared_held(&self, fw: &F, agent: &A, res: &Resources) -> Option<Held> {
+        if !shared::has_shared(res) {
+            return None;
+        }
+        let a = self.agents.get(agent)?;
+        Some(Held::of(a.by_framework.get(fw), &a.allocated))
+    }
+
+    /// How the counted holdings changed since `before` (see `shared`).
+    fn shared_delta(&self, fw: &F, agent: &A, res: &Resources, before: &Held, add: bool) -> Delta {
+        let (after, total) = match self.agents.get(agent) {
+            Some(a) => (
+                Held::of(a.by_framework.get(fw), &a.allocated),
+                a.total.clone(),
+            ),
+            None => (Held::default(), Resources::new()),
+        };
+        before.delta(&after, res, &total, add)
     }
 
     pub(super) fn release(&mut self, fw: &F, agent: &A, res: &Resources) {
@@ -37,6 +61,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
         if res.is_empty() {
             return;
         }
+        let before = self.shared_held(fw, agent, &res);
         self.pool_remove(agent);
         if let Some(a) = self.agents.get_mut(agent) {
             a.allocated = a.allocated.saturating_sub(&res);
@@ -50,7 +75,13 @@ impl<F: Key, A: Key> Allocator<F, A> {
         }
         self.pool_add(agent);
         self.free_grew(agent);
-        self.account(fw, &res, false);
+        match before {
+            None => self.account(fw, &res, &res, &res, false),
+            Some(before) => {
+                let d = self.shared_delta(fw, agent, &res, &before, false);
+                self.account(fw, &d.framework, &d.role, &d.agent, false);
+            }
+        }
     }
 
     /// Tells the agent's filter slots that its free resources grew.
@@ -76,13 +107,22 @@ impl<F: Key, A: Key> Allocator<F, A> {
     }
 
     /// Mirrors an allocation (`add`) or release into the role tree, the framework
-    /// sorters and the reservation counters.
-    fn account(&mut self, fw: &F, res: &Resources, add: bool) {
-        let roles: BTreeSet<String> = res
+    /// sorters and the reservation counters: what changed as the framework, its roles and
+    /// the agent count it (the same, but for shared entries; see `shared`).
+    fn account(
+        &mut self,
+        fw: &F,
+        for_fw: &Resources,
+        for_role: &Resources,
+        for_agent: &Resources,
+        add: bool,
+    ) {
+        let roles: BTreeSet<String> = for_fw
             .iter()
+            .chain(for_role.iter())
             .filter_map(|r| r.allocation_role.as_deref().map(str::to_string))
             .collect();
-        for (role, q) in reserved_by_role(res) {
+        for (role, q) in reserved_by_role(for_agent) {
             let slot = self.reserved_allocated.entry(role.clone()).or_default();
             if add {
                 add_into(slot, &q);
@@ -94,16 +134,17 @@ impl<F: Key, A: Key> Allocator<F, A> {
             }
         }
         for role in roles {
-            let q = res.allocated_to(&role).non_revocable().scalar_totals();
+            let q_role = for_role.allocated_to(&role).non_revocable().scalar_totals();
+            let q_fw = for_fw.allocated_to(&role).non_revocable().scalar_totals();
             if add {
                 self.track_role(&role);
                 if let Some(s) = self.role_frameworks.get_mut(&role) {
                     s.add(fw.clone(), 1.0);
                 }
             }
-            self.roles.update(&role, &q, add, &self.total);
+            self.roles.update(&role, &q_role, add, &self.total);
             if let Some(s) = self.role_frameworks.get_mut(&role) {
-                s.update(fw, &q, add, &self.total);
+                s.update(fw, &q_fw, add, &self.total);
             }
             if !add {
                 let subscribed = self

@@ -15,9 +15,12 @@ use std::collections::{BTreeSet, HashMap};
 use strata_resources::{Resources, Scalar};
 
 /// Free non-revocable resources a role may be offered: unreserved, or reserved for the
-/// role or one of its ancestors.
+/// role or one of its ancestors. Shared resources are offered apart, to capable
+/// frameworks only (`Allocator::shared_offerable`).
 pub(crate) fn allocatable_to(free: &Resources, role: &str) -> Resources {
-    free.filter(|r| !r.revocable && (!r.is_reserved() || is_self_or_descendant(role, r.role())))
+    free.filter(|r| {
+        !r.revocable && !r.shared && (!r.is_reserved() || is_self_or_descendant(role, r.role()))
+    })
 }
 
 /// Free revocable resources a role may be offered (frameworks with
@@ -65,6 +68,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
     ) -> Vec<Allocation<F, A>> {
         let mut out = Vec::new();
         self.eligible_bits.clear();
+        self.shared_offered.clear();
         self.take_back_unused_loans();
         let mut order = self.roles.order();
         if self.any_unmet_guarantee() {
@@ -212,6 +216,12 @@ impl<F: Key, A: Key> Allocator<F, A> {
         }
         let offer = self.quota_cut(role, &avail, stage);
         let offer_ok = self.allocatable(&offer);
+        // Shared resources ride along with an offer to a capable framework.
+        let shared = if offer_ok {
+            self.shared_offerable(agent, role)
+        } else {
+            Resources::new()
+        };
         if !offer_ok && !lent_ok {
             return Err(self.quota_reason(role));
         }
@@ -226,6 +236,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             role_frameworks,
             fw_by_idx,
             eligible_bits,
+            shared_offered,
             ..
         } = self;
         let sorter = role_frameworks
@@ -262,6 +273,10 @@ impl<F: Key, A: Key> Allocator<F, A> {
             match picked {
                 Ok(fw) => {
                     let mut granted = offer.clone();
+                    if !shared.is_empty() && frameworks.get(&fw).is_some_and(|f| f.shared) {
+                        *shared_offered.entry(agent.clone()).or_default() += shared.clone();
+                        granted += shared;
+                    }
                     if lent_to.as_ref() == Some(&fw) {
                         granted += lent.clone();
                         lent_left = false;

@@ -1,5 +1,6 @@
 //! Read-only views of the allocator state and the bookkeeping invariant check.
 
+use super::shared::counted;
 use super::{Allocator, Key};
 use std::collections::{BTreeMap, BTreeSet};
 use strata_resources::{Resources, Scalar};
@@ -130,10 +131,19 @@ impl<F: Key, A: Key> Allocator<F, A> {
         let mut by_role: BTreeMap<String, BTreeMap<String, Scalar>> = BTreeMap::new();
         let mut by_role_fw: BTreeMap<(String, F), BTreeMap<String, Scalar>> = BTreeMap::new();
         for (id, a) in &self.agents {
-            if !a.total.contains(&a.allocated.without_allocation_role()) {
+            // Shared entries count once on the agent, whatever number of copies is held.
+            let in_use = counted(&a.allocated.without_allocation_role(), &a.total);
+            if !a.total.contains(&in_use) {
                 return Err(format!(
                     "agent {id:?} over-committed: {} of {}",
                     a.allocated, a.total
+                ));
+            }
+            if in_use.clone() + a.free().clone() != a.total {
+                return Err(format!(
+                    "agent {id:?}: allocated {in_use} + free {} != total {}",
+                    a.free(),
+                    a.total
                 ));
             }
             if a.lent.is_empty() == self.lenders.contains(id) {
@@ -170,10 +180,22 @@ impl<F: Key, A: Key> Allocator<F, A> {
                     .filter_map(|r| r.allocation_role.as_deref().map(str::to_string))
                     .collect();
                 for role in roles {
-                    let q = res.allocated_to(&role).non_revocable().scalar_totals();
-                    add_into(by_role.entry(role.clone()).or_default(), &q);
+                    let q = counted(&res.allocated_to(&role), &a.total)
+                        .non_revocable()
+                        .scalar_totals();
                     add_into(by_role_fw.entry((role, fw.clone())).or_default(), &q);
                 }
+            }
+            let roles: BTreeSet<String> = a
+                .allocated
+                .iter()
+                .filter_map(|r| r.allocation_role.as_deref().map(str::to_string))
+                .collect();
+            for role in roles {
+                let q = counted(&a.allocated.allocated_to(&role), &a.total)
+                    .non_revocable()
+                    .scalar_totals();
+                add_into(by_role.entry(role).or_default(), &q);
             }
         }
         self.check_totals()?;
@@ -189,7 +211,8 @@ impl<F: Key, A: Key> Allocator<F, A> {
             for (role, q) in super::reserved_by_role(&a.total) {
                 add_into(reserved.entry(role).or_default(), &q);
             }
-            for (role, q) in super::reserved_by_role(&a.allocated) {
+            let in_use = counted(&a.allocated.without_allocation_role(), &a.total);
+            for (role, q) in super::reserved_by_role(&in_use) {
                 add_into(used.entry(role).or_default(), &q);
             }
             if a.active {

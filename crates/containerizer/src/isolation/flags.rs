@@ -42,6 +42,9 @@ pub struct IsolationConfig {
     /// `namespaces/pid`: each container in its own pid namespace, with its own `/proc`
     /// (so a mount namespace too; see [`crate::namespaces`]).
     pub pid_namespace: bool,
+    /// `filesystem/linux`: each container in its own mount namespace, persistent volumes
+    /// bind-mounted into its sandbox and `RO` ones read-only (see [`crate::mounts`]).
+    pub filesystem_linux: bool,
 }
 
 /// A name `--isolation` cannot take.
@@ -60,7 +63,8 @@ pub enum FlagError {
 }
 
 const SUPPORTED: &str = "cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all, posix/cpu, \
-                         posix/mem, filesystem/posix, namespaces/pid, volume/sandbox_path";
+                         posix/mem, filesystem/posix, filesystem/linux, namespaces/pid, \
+                         volume/sandbox_path";
 
 /// Mesos isolators Strata knows by name but does not provide.
 const MESOS_ONLY: &[&str] = &[
@@ -77,7 +81,6 @@ const MESOS_ONLY: &[&str] = &[
     "docker/runtime",
     "docker/volume",
     "environment_secret",
-    "filesystem/linux",
     "filesystem/shared",
     "gpu/nvidia",
     "linux/capabilities",
@@ -127,6 +130,7 @@ pub fn parse_isolation(value: &str) -> Result<IsolationConfig, FlagError> {
             // Mesos always adds it; the sandbox is a plain directory either way.
             "filesystem/posix" => {}
             "namespaces/pid" => config.pid_namespace = true,
+            "filesystem/linux" => config.filesystem_linux = true,
             // Always on: the executor links SANDBOX_PATH volumes into task sandboxes.
             "volume/sandbox_path" => {}
             other if MESOS_ONLY.contains(&other) => {
@@ -183,6 +187,9 @@ mod tests {
         let ns = parse_isolation("cgroups/cpu,namespaces/pid,volume/sandbox_path").unwrap();
         assert!(ns.pid_namespace && ns.cgroups.cpu);
         assert!(!parse_isolation("cgroups/cpu").unwrap().pid_namespace);
+        let fs = parse_isolation("filesystem/linux").unwrap();
+        assert!(fs.filesystem_linux && !fs.pid_namespace);
+        assert!(!ns.filesystem_linux);
         assert!(parse_isolation("cgroups/all").unwrap().all);
         assert!(!parse_isolation("cgroups/cpu").unwrap().all);
     }

@@ -145,6 +145,8 @@ impl Master {
                 return;
             }
         };
+        // A shared volume in use is offered to others too: take those offers back first.
+        self.rescind_holding_shared(&aid, &conv.from, out);
         if let Err(e) = self
             .allocator
             .convert_allocated(fid, &pool.agent, &conv.from, &conv.to)
@@ -154,6 +156,10 @@ impl Master {
             return;
         }
         pool.resources = pool.resources.saturating_sub(&conv.from) + conv.to.clone();
+        pool.offered_shared = pool
+            .offered_shared
+            .saturating_sub(&crate::shared_volumes::shared(&conv.from))
+            + crate::shared_volumes::shared(&conv.to);
         tracing::info!(framework_id = %fid, agent_id = %pool.agent, operation = %op.kind, from = %conv.from, to = %conv.to, "applied operation");
         self.change_agent_total(&aid, &conv, out);
         self.operation_feedback(fid, &aid, info, Ok(&conv.to), out);

@@ -73,6 +73,8 @@ impl Master {
             // Nothing to make room for: offers stay.
             return Err(self.not_available(aid, &conv.from));
         }
+        // A shared volume may be in several offers at once: take back every one.
+        self.rescind_holding_shared(aid, &conv.from, out);
         let mut required = conv.from.clone();
         let offers: Vec<_> = self
             .agents

@@ -23,7 +23,8 @@ pub fn framework_used(fw: &FrameworkState) -> Resources {
     total
 }
 
-/// What all frameworks' live tasks and executors use on one agent.
+/// What all frameworks' live tasks and executors use on one agent (a shared volume once,
+/// however many tasks use it).
 pub fn used_on_agent(m: &Master, aid: &AgentId) -> Resources {
     let mut total = Resources::new();
     let Some(agent) = m.agents.get(aid) else {
@@ -44,10 +45,11 @@ pub fn used_on_agent(m: &Master, aid: &AgentId) -> Resources {
             total += Resources::from_wire(&info.resources).unwrap_or_default();
         }
     }
-    total
+    crate::shared_volumes::once_on(&total, &agent.total)
 }
 
-/// What is currently offered on one agent.
+/// What is currently offered on one agent (a shared volume once, however many offers
+/// hold it).
 pub fn offered_on_agent(m: &Master, aid: &AgentId) -> Resources {
     let mut total = Resources::new();
     if let Some(agent) = m.agents.get(aid) {
@@ -56,6 +58,7 @@ pub fn offered_on_agent(m: &Master, aid: &AgentId) -> Resources {
                 total += o.resources.clone();
             }
         }
+        total = crate::shared_volumes::once_on(&total, &agent.total);
     }
     total
 }

@@ -1,0 +1,199 @@
+//! Persistent volumes bind-mounted into process (non-Docker) tasks with `--isolation
+//! filesystem/linux` (real master and agent, as root): an RW volume written by one task
+//! is read by the next; a task cannot write to an RO volume (EROFS) while the host's
+//! directory stays as it was.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::json;
+use strata_api::scheduler::{Accept, Command, Event, Launch, Operation, Reserve, Volumes};
+use strata_api::{CommandInfo, Filters, FrameworkInfo, Offer, TaskId, TaskInfo, TaskState};
+use strata_resources::{Reservation, Resource, Resources, WireFormat, WireResource};
+use strata_testkit::framework::*;
+use strata_testkit::Cluster;
+
+const BIN: &str = env!("CARGO_BIN_EXE_strata");
+const ROLE: &str = "eng";
+
+/// Mount namespaces need root and util-linux `unshare`; under CI=true they must be
+/// available, elsewhere the test is skipped with the reason.
+fn namespaces_available() -> bool {
+    let ok = strata_testkit::is_root() && strata_containerizer::namespaces::probe().is_ok();
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run the filesystem/linux tests: run as root with util-linux unshare"
+        );
+        eprintln!("SKIPPED: filesystem/linux needs root and util-linux unshare");
+    }
+    ok
+}
+
+fn eng_framework(name: &str) -> FrameworkInfo {
+    let mut info = framework_info(name, 60.0, true, true);
+    info.role = Some(ROLE.into());
+    info
+}
+
+fn reserved_disk(mb: f64) -> Resource {
+    Resource::scalar("disk", mb).reserved(Reservation::dynamic(ROLE, None))
+}
+
+fn volume(id: &str, path: &str, mode: &str) -> Resource {
+    let mut v = reserved_disk(32.0);
+    v.disk = Some(Box::new(
+        json!({"persistence": {"id": id}, "volume": {"mode": mode, "container_path": path}}),
+    ));
+    v
+}
+
+fn pre(rs: &[Resource]) -> Vec<WireResource> {
+    Resources::from_vec(rs.to_vec()).to_wire(WireFormat::PreRefinement)
+}
+
+fn task(id: &str, offer: &Offer, cmd: &str, volumes: Vec<WireResource>) -> TaskInfo {
+    let mut res = pre(&[Resource::scalar("cpus", 0.1), Resource::scalar("mem", 32.0)]);
+    res.extend(volumes);
+    TaskInfo::command(
+        id,
+        TaskId::new(id),
+        offer.agent_id.clone(),
+        res,
+        CommandInfo::shell(cmd),
+    )
+}
+
+async fn accept(fw: &Fw, offers: &[Offer], operations: Vec<Operation>) {
+    let accept = Accept {
+        offer_ids: offers.iter().map(|o| o.id.clone()).collect(),
+        operations,
+        filters: Some(Filters {
+            refuse_seconds: Some(0.0),
+        }),
+    };
+    fw.call(Command::Accept(accept)).await;
+}
+
+fn launch(tasks: Vec<TaskInfo>) -> Operation {
+    Operation {
+        kind: "LAUNCH".into(),
+        launch: Some(Launch { task_infos: tasks }),
+        ..Operation::default()
+    }
+}
+
+fn offered_volume(o: &Offer, id: &str) -> Option<WireResource> {
+    o.resources
+        .iter()
+        .find(|w| w.disk.as_ref().and_then(|d| d.pointer("/persistence/id")) == Some(&json!(id)))
+        .cloned()
+}
+
+/// Outstanding offers that together hold the volumes `ids` (declining those holding none),
+/// and the volumes as offered.
+async fn offers_with(fw: &mut Fw, ids: &[&str]) -> (Vec<Offer>, Vec<WireResource>) {
+    loop {
+        let offers: Vec<Offer> = fw.s.session.offers().cloned().collect();
+        let found: Vec<WireResource> = ids
+            .iter()
+            .filter_map(|id| offers.iter().find_map(|o| offered_volume(o, id)))
+            .collect();
+        let holding = |o: &Offer| ids.iter().any(|id| offered_volume(o, id).is_some());
+        if found.len() == ids.len() {
+            let offers: Vec<Offer> = offers.into_iter().filter(holding).collect();
+            for o in &offers {
+                fw.s.session.take_offer(&o.id).expect("outstanding");
+            }
+            return (offers, found);
+        }
+        // Offers holding a volume are kept until the other one comes.
+        let others: Vec<_> = offers
+            .iter()
+            .filter(|o| !holding(o))
+            .map(|o| o.id.clone())
+            .collect();
+        for id in &others {
+            fw.s.session.take_offer(id).expect("outstanding");
+        }
+        if !others.is_empty() {
+            fw.decline(others, 0.0).await;
+        }
+        let is_offers = |e: &Event| matches!(e, Event::Offers(_)).then_some(());
+        fw.expect("an offer with the volumes", is_offers).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn volumes_are_bind_mounted_and_read_only_ones_cannot_be_written() {
+    if !namespaces_available() {
+        return;
+    }
+    let c = Cluster::start_with(BIN.as_ref(), 1, &[], &["--isolation", "filesystem/linux"]).await;
+    let mut fw = Fw::subscribe(&c.master.addr, eng_framework("mounts")).await;
+    let offer = fw.full_offer().await;
+    let (rw, ro) = (volume("rw", "data", "RW"), volume("ro", "ro", "RO"));
+    // A mount point, not a link; the write lands in the volume.
+    let writer = task(
+        "writer",
+        &offer,
+        "test -d data && test ! -L data && echo hello > data/f",
+        pre(std::slice::from_ref(&rw)),
+    );
+    let ops = vec![
+        Operation {
+            kind: "RESERVE".into(),
+            reserve: Some(Reserve {
+                source: Vec::new(),
+                resources: pre(&[reserved_disk(64.0)]),
+            }),
+            ..Operation::default()
+        },
+        Operation {
+            kind: "CREATE".into(),
+            create: Some(Volumes {
+                volumes: pre(&[rw, ro]),
+            }),
+            ..Operation::default()
+        },
+        launch(vec![writer]),
+    ];
+    accept(&fw, std::slice::from_ref(&offer), ops).await;
+    let status = fw.terminal("writer").await;
+    assert_eq!(status.state, TaskState::Finished, "{status:?}");
+    let volumes = c.agents[0]
+        .work_dir
+        .canonicalize()
+        .unwrap()
+        .join("volumes/roles/eng");
+    assert_eq!(
+        std::fs::read_to_string(volumes.join("rw/f")).unwrap(),
+        "hello\n"
+    );
+    std::fs::write(volumes.join("ro/seed"), "from the host\n").unwrap();
+
+    let (offers, found) = offers_with(&mut fw, &["rw", "ro"]).await;
+    let reader = task(
+        "reader",
+        &offers[0],
+        r#"test "$(cat data/f)" = hello"#,
+        vec![found[0].clone()],
+    );
+    let ro_user = task(
+        "ro-user",
+        &offers[0],
+        "grep -q 'from the host' ro/seed && ! touch ro/x 2> err && grep -q 'Read-only file system' err",
+        vec![found[1].clone()],
+    );
+    accept(&fw, &offers, vec![launch(vec![reader, ro_user])]).await;
+    for t in ["reader", "ro-user"] {
+        let status = fw.terminal(t).await;
+        assert_eq!(status.state, TaskState::Finished, "{t}: {status:?}");
+    }
+    assert!(!volumes.join("ro/x").exists(), "the RO volume was written");
+    assert_eq!(
+        std::fs::read_to_string(volumes.join("ro/seed")).unwrap(),
+        "from the host\n"
+    );
+    // The host was never mounted on: the volumes are plain directories here.
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains("/volumes/roles/eng"), "{mountinfo}");
+}
