@@ -225,7 +225,8 @@ impl Agent {
             out.push(Effect::Checkpoint(Box::new(op)));
             self.checkpoint_tasks(fid, &info.executor_id, &queued, out);
         }
-        spec.binds = self.link_volumes(&spec.directory, &spec.kind, Some(&info), &queued, out);
+        spec.binds =
+            self.link_volumes(&spec.directory, &spec.kind, Some(&info), None, &queued, out);
         spec.env.extend(self.docker_volumes_env(&queued));
         out.push(Effect::Launch(Box::new(spec)));
     }
@@ -240,7 +241,7 @@ impl Agent {
     ) {
         let ex = self.frameworks.get(fid).and_then(|f| f.executors.get(eid));
         if let Some(ex) = ex {
-            self.link_volumes(&ex.directory, &ex.kind, None, tasks, out);
+            self.link_volumes(&ex.directory, &ex.kind, None, ex.pid, tasks, out);
         }
     }
 

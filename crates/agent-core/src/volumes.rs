@@ -35,6 +35,16 @@ pub enum VolumeOp {
         sandbox: String,
         container_path: String,
     },
+    /// Like `MountPoint`, then bind-mount the volume there inside the mount namespace of
+    /// the running container whose process is `pid` (read-only when asked): for tasks
+    /// given to an executor that already runs.
+    MountInto {
+        pid: u32,
+        source: String,
+        sandbox: String,
+        container_path: String,
+        read_only: bool,
+    },
 }
 
 /// A volume bind-mounted into a new container (`Config::bind_volumes`).
@@ -143,16 +153,19 @@ impl Agent {
     /// before the tasks reach the executor. Group tasks get them in their own sandbox.
     /// With `bind_volumes`, a new container (`executor` given) gets mount points instead
     /// and the binds to make in its mount namespace are returned; tasks sent to a running
-    /// container still get links (its namespace exists already).
+    /// container (`running`: its process) get theirs mounted into its namespace; a
+    /// container not started yet (no pid) still gets links.
     pub(crate) fn link_volumes(
         &self,
         directory: &str,
         kind: &ExecutorKind,
         executor: Option<&ExecutorInfo>,
+        running: Option<u32>,
         tasks: &[TaskInfo],
         out: &mut Vec<Effect>,
     ) -> Vec<VolumeBind> {
         let bind = self.cfg.bind_volumes && executor.is_some();
+        let mount_into = running.filter(|_| self.cfg.bind_volumes && executor.is_none());
         let mut wanted: Vec<(String, Resource)> = Vec::new();
         let mut add = |dir: String, wire: &[WireResource]| {
             for r in Resources::from_wire(wire).unwrap_or_default() {
@@ -176,13 +189,16 @@ impl Agent {
             let Some(op) = self.link_for(&dir, &v) else {
                 continue;
             };
-            match op {
-                VolumeOp::Link {
-                    source,
-                    sandbox,
-                    container_path,
-                    read_only,
-                } if bind => {
+            match (op, mount_into) {
+                (
+                    VolumeOp::Link {
+                        source,
+                        sandbox,
+                        container_path,
+                        read_only,
+                    },
+                    _,
+                ) if bind => {
                     binds.push(VolumeBind {
                         source: source.clone(),
                         target: format!("{sandbox}/{container_path}"),
@@ -194,7 +210,22 @@ impl Agent {
                         container_path,
                     }));
                 }
-                op => out.push(Effect::Volume(op)),
+                (
+                    VolumeOp::Link {
+                        source,
+                        sandbox,
+                        container_path,
+                        read_only,
+                    },
+                    Some(pid),
+                ) => out.push(Effect::Volume(VolumeOp::MountInto {
+                    pid,
+                    source,
+                    sandbox,
+                    container_path,
+                    read_only,
+                })),
+                (op, _) => out.push(Effect::Volume(op)),
             }
         }
         binds

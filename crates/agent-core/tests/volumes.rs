@@ -137,6 +137,47 @@ fn with_bind_volumes_a_new_container_gets_mount_points_and_binds() {
 }
 
 #[test]
+fn with_bind_volumes_tasks_for_a_running_container_are_mounted_into_it() {
+    let mut cfg = config();
+    cfg.bind_volumes = true;
+    let mut h = Harness::from_agent(Agent::new(cfg, None, T0));
+    h.register();
+    let rw = volume("eng", "v1", "data");
+    checkpoint(&mut h, std::slice::from_ref(&rw));
+    let exec = custom_executor("e1");
+    h.run(&plain(), Some(exec.clone()), task("t1"));
+    // Not started yet: a second task's volume can only be linked.
+    let mut t2 = task("t2");
+    t2.resources.extend(to_wire(&[rw.clone().allocated("eng")]));
+    h.out.clear();
+    h.run(&plain(), Some(exec.clone()), t2);
+    assert!(
+        matches!(volume_ops(&h).as_slice(), [VolumeOp::Link { .. }]),
+        "{:#?}",
+        volume_ops(&h)
+    );
+    h.started("e1", 4242);
+    h.subscribe("e1");
+    let mut t3 = task("t3");
+    t3.resources.extend(to_wire(&[rw.allocated("eng")]));
+    h.out.clear();
+    h.run(&plain(), Some(exec), t3);
+    match volume_ops(&h).as_slice() {
+        [VolumeOp::MountInto {
+            pid: 4242,
+            source,
+            container_path,
+            read_only: false,
+            ..
+        }] => {
+            assert_eq!(source, &format!("{WORK_DIR}/volumes/roles/eng/v1"));
+            assert_eq!(container_path, "data");
+        }
+        other => panic!("{other:#?}"),
+    }
+}
+
+#[test]
 fn a_destroyed_volume_in_use_keeps_its_directory() {
     let mut h = Harness::registered();
     let vol = volume("eng", "v1", "data");

@@ -4,7 +4,8 @@
 //! never touches the volume's data; the link is refused if any directory on the way is a
 //! symlink (a task could otherwise point it outside its sandbox). With
 //! `--isolation filesystem/linux` a new container's volumes get an empty mount point
-//! instead (same checks), bind-mounted inside the container's own mount namespace.
+//! instead (same checks), bind-mounted inside the container's own mount namespace; for
+//! a container already running, `strata ns-mount` makes the bind inside it.
 
 use std::path::{Component, Path, PathBuf};
 use strata_agent_core::volumes::VolumeOp;
@@ -35,6 +36,20 @@ pub fn apply(work_dir: &Path, op: &VolumeOp) {
             Path::new(source),
             Path::new(sandbox),
             container_path,
+        ),
+        VolumeOp::MountInto {
+            pid,
+            source,
+            sandbox,
+            container_path,
+            read_only,
+        } => mount_into(
+            work_dir,
+            *pid,
+            Path::new(source),
+            Path::new(sandbox),
+            container_path,
+            *read_only,
         ),
     };
     if let Err(e) = result {
@@ -120,6 +135,52 @@ fn mount_point(
             target.display()
         ))),
         Err(_) => std::fs::create_dir(&target),
+    }
+}
+
+/// A mount point in the sandbox, then the bind mount made inside the mount namespace of
+/// the running container `pid` by `strata ns-mount` (setns needs a single-threaded
+/// process). A container that turns out to share the agent's mount namespace gets a
+/// link instead: a mount there would show on the host.
+fn mount_into(
+    work_dir: &Path,
+    pid: u32,
+    source: &Path,
+    sandbox: &Path,
+    container_path: &str,
+    read_only: bool,
+) -> std::io::Result<()> {
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/mnt")).ok();
+    let theirs = ns(&pid.to_string());
+    if theirs.is_none() || theirs == ns("self") {
+        tracing::warn!(
+            pid,
+            "the container has no mount namespace of its own; linking the volume instead"
+        );
+        return link(work_dir, source, sandbox, container_path, read_only);
+    }
+    mount_point(work_dir, source, sandbox, container_path)?;
+    let bind = strata_containerizer::mounts::Bind {
+        source: source.to_path_buf(),
+        target: sandbox.join(container_path),
+        read_only,
+    };
+    let Some((key, value)) = strata_containerizer::mounts::env_entry(&[bind]) else {
+        return Ok(());
+    };
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args(["ns-mount", "--pid", &pid.to_string()])
+        .env(key, value)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "strata ns-mount failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
     }
 }
 

@@ -49,6 +49,17 @@ enum Command {
     /// `--isolation namespaces/pid` or `filesystem/linux`).
     #[command(name = "ns-init", hide = true)]
     NsInit(NsInitArgs),
+    /// Bind-mounts volumes (named in `STRATA_MOUNTS`) inside a running container's mount
+    /// namespace (run by agents with `--isolation filesystem/linux`).
+    #[command(name = "ns-mount", hide = true)]
+    NsMount(NsMountArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct NsMountArgs {
+    /// A process of the container.
+    #[arg(long)]
+    pid: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,6 +128,8 @@ fn main() {
         Command::NsInit(a) => {
             strata_containerizer::namespaces::gate(&a.argv, a.uid.zip(a.gid), !a.mount_only)
         }
+        // Single-threaded, as setns of a mount namespace requires.
+        Command::NsMount(a) => strata_containerizer::mounts::enter_and_mount(a.pid),
         other => {
             let quiet = matches!(
                 other,
@@ -181,7 +194,7 @@ async fn dispatch(command: Command) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Executor => Ok(strata_executor::main_from_env()),
-        Command::NsInit(_) => Ok(1),
+        Command::NsInit(_) | Command::NsMount(_) => Ok(1),
         Command::Dev(args) => dev::run(args).await,
         Command::Run(args) => run::run(args).await,
         Command::Agents(args) => query::agents(args).await,

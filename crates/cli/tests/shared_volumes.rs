@@ -113,11 +113,13 @@ async fn destroy(c: &Cluster, aid: &str, v: &WireResource) -> (u16, String) {
     (r.status, String::from_utf8_lossy(&r.body).into_owned())
 }
 
-/// Writes `mine`, waits (bounded) for `theirs`, records what it read, then sleeps.
+/// Writes `mine`, waits (bounded) for `theirs`, records what it read, then sleeps; each
+/// file appears whole (written aside, then renamed), so a reader never sees it half made.
 fn meet(mine: &str, theirs: &str, sleep: &str) -> String {
     format!(
-        "echo {mine} > data/{mine} && i=0; while [ ! -f data/{theirs} ] && [ $i -lt 600 ]; \
-         do sleep 0.1; i=$((i+1)); done; cat data/{theirs} > data/{mine}-saw; {sleep}"
+        "echo {mine} > data/{mine}.tmp && mv data/{mine}.tmp data/{mine} && i=0; \
+         while [ ! -f data/{theirs} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; \
+         cat data/{theirs} > data/{mine}-saw.tmp && mv data/{mine}-saw.tmp data/{mine}-saw; {sleep}"
     )
 }
 

@@ -184,8 +184,7 @@ async fn volumes_are_bind_mounted_and_read_only_ones_cannot_be_written() {
         vec![found[1].clone()],
     );
     accept(&fw, &offers, vec![launch(vec![reader, ro_user])]).await;
-    for t in ["reader", "ro-user"] {
-        let status = fw.terminal(t).await;
+    for (t, status) in fw.terminals(&["reader", "ro-user"]).await {
         assert_eq!(status.state, TaskState::Finished, "{t}: {status:?}");
     }
     assert!(!volumes.join("ro/x").exists(), "the RO volume was written");
@@ -196,4 +195,75 @@ async fn volumes_are_bind_mounted_and_read_only_ones_cannot_be_written() {
     // The host was never mounted on: the volumes are plain directories here.
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mountinfo.contains("/volumes/roles/eng"), "{mountinfo}");
+}
+
+/// A LAUNCH_GROUP operation on the default executor `pod` (0.1 cpus, 32 MB).
+fn launch_group(offer: &Offer, tasks: Vec<TaskInfo>) -> Operation {
+    let executor = json!({"type": "DEFAULT", "executor_id": {"value": "pod"},
+        "resources": pre(&[Resource::scalar("cpus", 0.1), Resource::scalar("mem", 32.0)]),
+        "framework_id": {"value": ""}});
+    let mut executor = executor;
+    executor["framework_id"] = json!(offer.framework_id);
+    serde_json::from_value(json!({"type": "LAUNCH_GROUP", "launch_group": {
+        "executor": executor, "task_group": {"tasks": tasks}}}))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tasks_given_to_a_running_executor_get_their_volumes_mounted_into_it() {
+    if !namespaces_available() {
+        return;
+    }
+    let c = Cluster::start_with(BIN.as_ref(), 1, &[], &["--isolation", "filesystem/linux"]).await;
+    let mut fw = Fw::subscribe(&c.master.addr, eng_framework("late-mounts")).await;
+    let offer = fw.full_offer().await;
+    let ro = volume("late", "ro", "RO");
+    let keeper = task("keeper", &offer, "sleep 600", Vec::new());
+    let ops = vec![
+        Operation {
+            kind: "RESERVE".into(),
+            reserve: Some(Reserve {
+                source: Vec::new(),
+                resources: pre(&[reserved_disk(32.0)]),
+            }),
+            ..Operation::default()
+        },
+        Operation {
+            kind: "CREATE".into(),
+            create: Some(Volumes {
+                volumes: pre(&[ro]),
+            }),
+            ..Operation::default()
+        },
+        launch_group(&offer, vec![keeper]),
+    ];
+    accept(&fw, std::slice::from_ref(&offer), ops).await;
+    fw.state("keeper", TaskState::Running).await;
+    let volumes = c.agents[0]
+        .work_dir
+        .canonicalize()
+        .unwrap()
+        .join("volumes/roles/eng");
+    std::fs::write(volumes.join("late/seed"), "from the host\n").unwrap();
+
+    // The executor's container already runs: the volume is mounted into its namespace.
+    let (offers, found) = offers_with(&mut fw, &["late"]).await;
+    let late = task(
+        "late",
+        &offers[0],
+        "test -d ro && test ! -L ro && grep -q 'from the host' ro/seed \
+         && ! touch ro/x 2> err && grep -q 'Read-only file system' err",
+        vec![found[0].clone()],
+    );
+    accept(&fw, &offers, vec![launch_group(&offers[0], vec![late])]).await;
+    let status = fw.terminal("late").await;
+    assert_eq!(status.state, TaskState::Finished, "{status:?}");
+    assert!(
+        !volumes.join("late/x").exists(),
+        "the RO volume was written"
+    );
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains("/volumes/roles/eng"), "{mountinfo}");
+    fw.kill("keeper").await;
+    fw.terminal("keeper").await;
 }

@@ -81,6 +81,32 @@ pub fn apply(binds: &[Bind]) -> Result<(), MountError> {
     Ok(())
 }
 
+/// `strata ns-mount --pid P`: enters the mount namespace of process `pid` (a running
+/// container's) and makes the binds named in [`MOUNTS_ENV`] there, for tasks given to an
+/// executor that already runs. Must run as root in a single-threaded process (setns of
+/// a mount namespace refuses threaded callers). Returns the exit code.
+pub fn enter_and_mount(pid: u32) -> i32 {
+    let path = format!("/proc/{pid}/ns/mnt");
+    let ns = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("strata ns-mount: cannot open {path}: {e}");
+            return 1;
+        }
+    };
+    if let Err(errno) = nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS) {
+        eprintln!("strata ns-mount: cannot enter the mount namespace of {pid}: {errno}");
+        return 1;
+    }
+    match parse(std::env::var(MOUNTS_ENV).ok().as_deref()).and_then(|b| apply(&b)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("strata ns-mount: {e}");
+            1
+        }
+    }
+}
+
 fn bind(source: &Path, target: &Path) -> Result<(), MountError> {
     mount(
         Some(source),

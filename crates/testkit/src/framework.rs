@@ -221,6 +221,32 @@ impl Fw {
         .await
     }
 
+    /// The first terminal UPDATE of each of `tasks`, in whatever order they end
+    /// (`terminal` one after the other would miss a task that ended first).
+    pub async fn terminals(
+        &mut self,
+        tasks: &[&str],
+    ) -> std::collections::BTreeMap<String, TaskStatus> {
+        let mut ended = std::collections::BTreeMap::new();
+        while ended.len() < tasks.len() {
+            let what = format!("{tasks:?} to end");
+            let s = self
+                .expect(&what, |e| match e {
+                    Event::Update(u)
+                        if tasks.contains(&u.status.task_id.as_str())
+                            && u.status.state.is_terminal()
+                            && !ended.contains_key(u.status.task_id.as_str()) =>
+                    {
+                        Some(u.status.clone())
+                    }
+                    _ => None,
+                })
+                .await;
+            ended.insert(s.task_id.to_string(), s);
+        }
+        ended
+    }
+
     /// Launches a 0.1 cpu / 32 MB command task from an offer that fits; returns its agent.
     pub async fn launch(&mut self, task: &str, cmd: &str) -> AgentId {
         self.launch_with(task, cmd, |_| {}).await

@@ -208,6 +208,7 @@ pub fn volume_kind(op: &strata_agent_core::volumes::VolumeOp) -> &'static str {
         VolumeOp::Destroy { .. } => "destroy",
         VolumeOp::Link { .. } => "link",
         VolumeOp::MountPoint { .. } => "mount point",
+        VolumeOp::MountInto { .. } => "mount into",
     }
 }
 
