@@ -117,9 +117,11 @@ impl<F: Key, A: Key> Allocator<F, A> {
         for_agent: &Resources,
         add: bool,
     ) {
+        // Without shared entries the three views are one (the common case: work once).
+        let same = std::ptr::eq(for_fw, for_role);
         let roles: BTreeSet<String> = for_fw
             .iter()
-            .chain(for_role.iter())
+            .chain(for_role.iter().filter(|_| !same))
             .filter_map(|r| r.allocation_role.as_deref().map(str::to_string))
             .collect();
         for (role, q) in reserved_by_role(for_agent) {
@@ -135,7 +137,13 @@ impl<F: Key, A: Key> Allocator<F, A> {
         }
         for role in roles {
             let q_role = for_role.allocated_to(&role).non_revocable().scalar_totals();
-            let q_fw = for_fw.allocated_to(&role).non_revocable().scalar_totals();
+            let q_fw_own;
+            let q_fw = if same {
+                &q_role
+            } else {
+                q_fw_own = for_fw.allocated_to(&role).non_revocable().scalar_totals();
+                &q_fw_own
+            };
             if add {
                 self.track_role(&role);
                 if let Some(s) = self.role_frameworks.get_mut(&role) {
@@ -144,7 +152,7 @@ impl<F: Key, A: Key> Allocator<F, A> {
             }
             self.roles.update(&role, &q_role, add, &self.total);
             if let Some(s) = self.role_frameworks.get_mut(&role) {
-                s.update(fw, &q_fw, add, &self.total);
+                s.update(fw, q_fw, add, &self.total);
             }
             if !add {
                 let subscribed = self
