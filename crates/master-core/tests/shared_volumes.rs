@@ -134,9 +134,17 @@ fn several_tasks_and_frameworks_share_one_volume() {
     assert_eq!(h.agent_kinds(&aid), ["RUN_TASK"], "{:#?}", h.out);
     h.status(&aid, &f2, "t3", TaskState::Running, Some(1));
 
-    // The agent's views count the volume once, though three tasks use it.
+    // The agent's views count the volume once, though three tasks use it, and so do
+    // the views of f1, whose two tasks use it.
     let slave = h.slave_state(&aid);
     assert_eq!(slave["used_resources"]["disk"], 100.0, "{slave}");
+    let state = h.state();
+    let fw1 = state["frameworks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["id"] == f1.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(fw1["used_resources"]["disk"], 100.0, "{fw1}");
 
     // A framework without SHARED_RESOURCES never sees it.
     let f3 = h.subscribe(eng("f3", false));

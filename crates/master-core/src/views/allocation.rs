@@ -70,7 +70,7 @@ pub fn role_metrics(m: &Master, put: &mut dyn FnMut(&str, f64)) {
     type ByRole = BTreeMap<String, BTreeMap<String, Scalar>>;
     let mut used: ByRole = BTreeMap::new();
     for f in m.frameworks.values() {
-        for r in super::framework_used(f).iter() {
+        for r in super::framework_used(m, f).iter() {
             if let (Some(role), Some(q)) = (&r.allocation_role, r.as_scalar()) {
                 let slot = used.entry(role.to_string()).or_default();
                 *slot.entry(r.name.to_string()).or_insert(Scalar::ZERO) += q;

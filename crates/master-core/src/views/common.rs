@@ -2,6 +2,7 @@
 
 use crate::master::Master;
 use crate::state::FrameworkState;
+use std::collections::BTreeMap;
 use strata_api::AgentId;
 use strata_resources::Resources;
 
@@ -14,13 +15,27 @@ pub fn executor_resources(fw: &FrameworkState) -> Resources {
     total
 }
 
-/// What a framework's live tasks and executors use.
-pub fn framework_used(fw: &FrameworkState) -> Resources {
-    let mut total = executor_resources(fw);
-    for t in fw.tasks.values().filter(|t| !t.released) {
-        total += t.resources.clone();
+/// What a framework's live tasks and executors use (a shared volume once per agent,
+/// however many of its tasks use it).
+pub fn framework_used(m: &Master, fw: &FrameworkState) -> Resources {
+    let mut by_agent: BTreeMap<&AgentId, Resources> = BTreeMap::new();
+    for (aid, execs) in &fw.executors {
+        for info in execs.values() {
+            *by_agent.entry(aid).or_default() +=
+                Resources::from_wire(&info.resources).unwrap_or_default();
+        }
     }
-    total
+    for t in fw.tasks.values().filter(|t| !t.released) {
+        *by_agent.entry(&t.agent_id).or_default() += t.resources.clone();
+    }
+    by_agent
+        .into_iter()
+        .fold(Resources::new(), |acc, (aid, used)| {
+            match m.agents.get(aid) {
+                Some(a) => acc + crate::shared_volumes::once_on(&used, &a.total),
+                None => acc + used,
+            }
+        })
 }
 
 /// What all frameworks' live tasks and executors use on one agent (a shared volume once,

@@ -71,7 +71,7 @@ pub fn task_json(t: &TaskRecord) -> Value {
 
 /// A framework in the legacy shape (with its tasks, offers and executors).
 pub fn framework_json(m: &Master, fw: &FrameworkState) -> Value {
-    let used = framework_used(fw);
+    let used = framework_used(m, fw);
     let offered = fw
         .offers
         .iter()
@@ -280,7 +280,7 @@ pub fn roles(m: &Master) -> Value {
                 .0
                 .push(fw.id.to_string());
         }
-        let used = framework_used(fw);
+        let used = framework_used(m, fw);
         for role in fw.roles.iter() {
             roles.entry(role.clone()).or_default().1 += used.allocated_to(role);
         }
@@ -345,7 +345,7 @@ pub fn state_summary(m: &Master) -> Value {
         .values()
         .map(|f| {
             let mut it = f.tasks.values().chain(f.unreachable_tasks.values()).chain(f.completed_tasks.iter()).map(|t| &**t);
-            let mut o = json!({"id": f.id.as_str(), "name": f.info.name, "active": f.connected(), "used_resources": flat(&framework_used(f))});
+            let mut o = json!({"id": f.id.as_str(), "name": f.info.name, "active": f.connected(), "used_resources": flat(&framework_used(m, f))});
             if let Some(obj) = o.as_object_mut() {
                 for (k, n) in counts(&mut it) {
                     obj.insert(k, json!(n));

@@ -1,6 +1,6 @@
 //! `/metrics/snapshot` for the master: Mesos metric names, flat `{"name": number}`.
 
-use super::common::{framework_used, offered_on_agent, used_on_agent};
+use super::common::{offered_on_agent, used_on_agent};
 use crate::master::Master;
 use crate::state::AgentPhase;
 use std::collections::BTreeMap;
@@ -89,7 +89,6 @@ fn resource_metrics(m: &Master, put: &mut impl FnMut(&str, f64)) {
         used += used_on_agent(m, &a.id).without_allocation_role();
         offered += offered_on_agent(m, &a.id).without_allocation_role();
     }
-    let _ = m.frameworks.values().map(framework_used).count();
     crate::oversubscription::revocable_metrics(&total, &used, put);
     let (total, used) = (total.non_revocable(), used.non_revocable());
     let offered = offered.non_revocable();

@@ -61,7 +61,7 @@ pub fn framework_entry(m: &Master, fw: &FrameworkState) -> Value {
     let mut v = json!({
         "framework_info": fw.info_with_id(), "active": fw.connected(), "connected": fw.connected(), "recovered": fw.recovered,
         "registered_time": to_time_info(fw.registered_time),
-        "offers": offers, "allocated_resources": wire(&framework_used(fw)), "offered_resources": wire(&offered),
+        "offers": offers, "allocated_resources": wire(&framework_used(m, fw)), "offered_resources": wire(&offered),
     });
     if let Some(o) = v.as_object_mut() {
         if let Some(t) = fw.reregistered_time {
@@ -115,7 +115,7 @@ pub fn get_roles(m: &Master) -> Value {
         .into_iter()
         .map(|name| {
             let frameworks: Vec<_> = m.frameworks.values().filter(|f| f.roles.contains(&name)).map(|f| json!(f.id)).collect();
-            let used = m.frameworks.values().fold(Resources::new(), |acc, f| acc + framework_used(f).allocated_to(&name));
+            let used = m.frameworks.values().fold(Resources::new(), |acc, f| acc + framework_used(m, f).allocated_to(&name));
             json!({"name": name, "weight": m.allocator.weight(&name), "frameworks": frameworks, "resources": wire(&used),
                    "quota": super::allocation::role_quota(m, &name)})
         })
