@@ -5,39 +5,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{json, Value};
-use strata_api::scheduler::{
-    Accept, Command, Event, Launch, Operation, Reserve, Unreserve, Volumes,
-};
-use strata_api::{
-    AgentId, CommandInfo, Filters, FrameworkInfo, Offer, TaskId, TaskInfo, TaskState,
-};
-use strata_resources::{Reservation, Resource, Resources, WireFormat, WireResource};
+use strata_api::scheduler::{Event, Operation, Reserve, Unreserve, Volumes};
+use strata_api::{AgentId, FrameworkInfo, Offer, TaskState};
+use strata_resources::{Resource, Resources, WireFormat};
 use strata_testkit::framework::*;
+use strata_testkit::volumes::{self, *};
 use strata_testkit::{wait_until, Cluster};
 
 const BIN: &str = env!("CARGO_BIN_EXE_strata");
 const ROLE: &str = "eng";
 
 fn eng_framework(name: &str) -> FrameworkInfo {
-    let mut info = framework_info(name, 60.0, true, true);
-    info.role = Some(ROLE.into());
-    info
+    role_framework(name, ROLE)
 }
 
 fn dynamic(name: &str, amount: f64) -> Resource {
-    Resource::scalar(name, amount).reserved(Reservation::dynamic(ROLE, None))
+    reserved(name, amount, ROLE)
 }
 
 fn volume(mb: f64, id: &str) -> Resource {
-    let mut v = dynamic("disk", mb);
-    v.disk = Some(Box::new(
-        json!({"persistence": {"id": id}, "volume": {"mode": "RW", "container_path": "data"}}),
-    ));
-    v
-}
-
-fn pre(rs: &[Resource]) -> Vec<WireResource> {
-    Resources::from_vec(rs.to_vec()).to_wire(WireFormat::PreRefinement)
+    volumes::volume(ROLE, mb, id, "data", "RW")
 }
 
 fn op(kind: &str, rs: &[Resource]) -> Operation {
@@ -59,40 +46,8 @@ fn op(kind: &str, rs: &[Resource]) -> Operation {
     op
 }
 
-/// A 0.1 cpu / 32 MB command task on `offer`'s agent that also uses `extra` (wire).
-fn task(id: &str, offer: &Offer, cmd: &str, extra: Vec<WireResource>) -> TaskInfo {
-    let mut res = Resources::from_vec(vec![
-        Resource::scalar("cpus", 0.1),
-        Resource::scalar("mem", 32.0),
-    ])
-    .to_wire(WireFormat::PreRefinement);
-    res.extend(extra);
-    TaskInfo::command(
-        id,
-        TaskId::new(id),
-        offer.agent_id.clone(),
-        res,
-        CommandInfo::shell(cmd),
-    )
-}
-
-fn launch(tasks: Vec<TaskInfo>) -> Operation {
-    Operation {
-        kind: "LAUNCH".into(),
-        launch: Some(Launch { task_infos: tasks }),
-        ..Operation::default()
-    }
-}
-
 async fn accept(fw: &Fw, offer: &Offer, operations: Vec<Operation>) {
-    let accept = Accept {
-        offer_ids: vec![offer.id.clone()],
-        operations,
-        filters: Some(Filters {
-            refuse_seconds: Some(0.0),
-        }),
-    };
-    fw.call(Command::Accept(accept)).await;
+    accept_offers(fw, std::slice::from_ref(offer), operations, 0.0).await;
 }
 
 fn offered(o: &Offer) -> Resources {
@@ -114,14 +69,6 @@ async fn offer_where(fw: &mut Fw, what: &str, want: impl Fn(&Resources) -> bool)
         let is_offers = |e: &Event| matches!(e, Event::Offers(_)).then_some(());
         fw.expect(what, is_offers).await;
     }
-}
-
-/// The wire object of the persistent volume `id` as offered (tasks must echo it).
-fn offered_volume(o: &Offer, id: &str) -> Option<WireResource> {
-    o.resources
-        .iter()
-        .find(|w| w.disk.as_ref().and_then(|d| d.pointer("/persistence/id")) == Some(&json!(id)))
-        .cloned()
 }
 
 async fn slave(c: &Cluster) -> Value {
@@ -284,7 +231,7 @@ async fn operator_reserve_and_unreserve_over_http() {
     })
     .await;
     let (cmd, _marker) = sleeper();
-    let mut big = task("big", &offer, &cmd, Vec::new());
+    let mut big = task_using("big", &offer, &cmd, Vec::new());
     big.resources = Resources::from_vec(vec![
         Resource::scalar("cpus", 2.9),
         Resource::scalar("mem", 32.0),
@@ -331,7 +278,7 @@ async fn volume_data_outlives_its_task_and_destroy_waits_for_users() {
     let mut fw = Fw::subscribe(&c.master.addr, eng_framework("volumes")).await;
     let offer = fw.full_offer().await;
     let vol = volume(64.0, "v1");
-    let writer = task(
+    let writer = task_using(
         "writer",
         &offer,
         "echo hello > data/f",
@@ -356,7 +303,7 @@ async fn volume_data_outlives_its_task_and_destroy_waits_for_users() {
     })
     .await;
     let v = offered_volume(&second, "v1").unwrap();
-    let reader = task(
+    let reader = task_using(
         "reader",
         &second,
         r#"test "$(cat data/f)" = hello"#,
@@ -373,7 +320,12 @@ async fn volume_data_outlives_its_task_and_destroy_waits_for_users() {
     accept(
         &fw,
         &third,
-        vec![launch(vec![task("user", &third, &cmd, vec![v.clone()])])],
+        vec![launch(vec![task_using(
+            "user",
+            &third,
+            &cmd,
+            vec![v.clone()],
+        )])],
     )
     .await;
     fw.state("user", TaskState::Running).await;
@@ -481,7 +433,7 @@ async fn a_docker_task_writes_to_its_persistent_volume() {
     let mut fw = Fw::subscribe(&c.master.addr, eng_framework("docker-volumes")).await;
     let offer = fw.full_offer().await;
     let vol = volume(64.0, "dv1");
-    let mut writer = task(
+    let mut writer = task_using(
         "docker-writer",
         &offer,
         "echo from-docker > /mnt/mesos/sandbox/data/f && cat /mnt/mesos/sandbox/data/f",

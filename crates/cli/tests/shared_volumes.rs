@@ -4,85 +4,33 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{json, Value};
-use strata_api::scheduler::{Accept, Command, Event, Launch, Operation, Reserve, Volumes};
+use strata_api::scheduler::{Event, Operation, Reserve, Volumes};
 use strata_api::TaskState;
-use strata_api::{Capability, CommandInfo, Filters, FrameworkInfo, Offer, TaskId, TaskInfo};
-use strata_resources::{Reservation, Resource, Resources, WireFormat, WireResource};
+use strata_api::{Capability, FrameworkInfo, Offer};
+use strata_resources::{Resource, WireResource};
 use strata_testkit::framework::*;
+use strata_testkit::volumes::*;
 use strata_testkit::{wait_until, Cluster};
 
 const BIN: &str = env!("CARGO_BIN_EXE_strata");
 const ROLE: &str = "eng";
 
 fn sharing_framework(name: &str) -> FrameworkInfo {
-    let mut info = framework_info(name, 60.0, true, true);
-    info.role = Some(ROLE.into());
+    let mut info = role_framework(name, ROLE);
     info.capabilities.push(Capability {
         kind: "SHARED_RESOURCES".into(),
     });
     info
 }
 
-fn reserved_disk(mb: f64) -> Resource {
-    Resource::scalar("disk", mb).reserved(Reservation::dynamic(ROLE, None))
-}
-
 fn shared_volume(mb: f64, id: &str) -> Resource {
-    let mut v = reserved_disk(mb);
-    v.disk = Some(Box::new(
-        json!({"persistence": {"id": id}, "volume": {"mode": "RW", "container_path": "data"}}),
-    ));
+    let mut v = volume(ROLE, mb, id, "data", "RW");
     v.shared = true;
     v
 }
 
-fn pre(r: Resource) -> Vec<WireResource> {
-    Resources::from(r).to_wire(WireFormat::PreRefinement)
-}
-
-/// A 0.1 cpu / 32 MB shell task on `offer`'s agent that also uses `volume` (wire).
-fn task(id: &str, offer: &Offer, cmd: &str, volume: Vec<WireResource>) -> TaskInfo {
-    let mut res = Resources::from_vec(vec![
-        Resource::scalar("cpus", 0.1),
-        Resource::scalar("mem", 32.0),
-    ])
-    .to_wire(WireFormat::PreRefinement);
-    res.extend(volume);
-    TaskInfo::command(
-        id,
-        TaskId::new(id),
-        offer.agent_id.clone(),
-        res,
-        CommandInfo::shell(cmd),
-    )
-}
-
-/// ACCEPT; what is left of the offer is refused for `refuse_seconds`.
 async fn accept(fw: &Fw, offer: &Offer, operations: Vec<Operation>, refuse_seconds: f64) {
-    let accept = Accept {
-        offer_ids: vec![offer.id.clone()],
-        operations,
-        filters: Some(Filters {
-            refuse_seconds: Some(refuse_seconds),
-        }),
-    };
-    fw.call(Command::Accept(accept)).await;
-}
-
-fn launch(tasks: Vec<TaskInfo>) -> Operation {
-    Operation {
-        kind: "LAUNCH".into(),
-        launch: Some(Launch { task_infos: tasks }),
-        ..Operation::default()
-    }
-}
-
-/// The wire object of the persistent volume `id` in `offer`, if offered.
-fn offered_volume(o: &Offer, id: &str) -> Option<WireResource> {
-    o.resources
-        .iter()
-        .find(|w| w.disk.as_ref().and_then(|d| d.pointer("/persistence/id")) == Some(&json!(id)))
-        .cloned()
+    accept_offers(fw, std::slice::from_ref(offer), operations, refuse_seconds).await;
 }
 
 /// Takes the next offer holding volume `id` (declining the others).
@@ -131,19 +79,26 @@ async fn two_frameworks_share_one_volume_and_destroy_waits_for_both() {
     let offer = f1.full_offer().await;
     let vol = shared_volume(64.0, "sv");
     let (sleep1, _m1) = sleeper();
-    let t1 = task("t1", &offer, &meet("one", "two", &sleep1), pre(vol.clone()));
+    let t1 = task_using(
+        "t1",
+        &offer,
+        &meet("one", "two", &sleep1),
+        pre(std::slice::from_ref(&vol)),
+    );
     let ops = vec![
         Operation {
             kind: "RESERVE".into(),
             reserve: Some(Reserve {
                 source: Vec::new(),
-                resources: pre(reserved_disk(64.0)),
+                resources: pre(&[reserved("disk", 64.0, ROLE)]),
             }),
             ..Operation::default()
         },
         Operation {
             kind: "CREATE".into(),
-            create: Some(Volumes { volumes: pre(vol) }),
+            create: Some(Volumes {
+                volumes: pre(&[vol]),
+            }),
             ..Operation::default()
         },
         launch(vec![t1]),
@@ -157,7 +112,7 @@ async fn two_frameworks_share_one_volume_and_destroy_waits_for_both() {
     let (offer2, v) = offer_with_volume(&mut f2, "sv").await;
     assert!(v.shared.is_some(), "offered as shared: {v:?}");
     let (sleep2, _m2) = sleeper();
-    let t2 = task("t2", &offer2, &meet("two", "one", &sleep2), vec![v.clone()]);
+    let t2 = task_using("t2", &offer2, &meet("two", "one", &sleep2), vec![v.clone()]);
     accept(&f2, &offer2, vec![launch(vec![t2])], 0.0).await;
     f2.state("t2", TaskState::Running).await;
 

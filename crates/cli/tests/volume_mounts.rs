@@ -5,10 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::json;
-use strata_api::scheduler::{Accept, Command, Event, Launch, Operation, Reserve, Volumes};
-use strata_api::{CommandInfo, Filters, FrameworkInfo, Offer, TaskId, TaskInfo, TaskState};
-use strata_resources::{Reservation, Resource, Resources, WireFormat, WireResource};
+use strata_api::scheduler::{Event, Operation, Reserve, Volumes};
+use strata_api::{FrameworkInfo, Offer, TaskInfo, TaskState};
+use strata_resources::{Resource, WireResource};
 use strata_testkit::framework::*;
+use strata_testkit::volumes::{self, *};
 use strata_testkit::Cluster;
 
 const BIN: &str = env!("CARGO_BIN_EXE_strata");
@@ -29,63 +30,19 @@ fn namespaces_available() -> bool {
 }
 
 fn eng_framework(name: &str) -> FrameworkInfo {
-    let mut info = framework_info(name, 60.0, true, true);
-    info.role = Some(ROLE.into());
-    info
+    role_framework(name, ROLE)
 }
 
 fn reserved_disk(mb: f64) -> Resource {
-    Resource::scalar("disk", mb).reserved(Reservation::dynamic(ROLE, None))
+    reserved("disk", mb, ROLE)
 }
 
 fn volume(id: &str, path: &str, mode: &str) -> Resource {
-    let mut v = reserved_disk(32.0);
-    v.disk = Some(Box::new(
-        json!({"persistence": {"id": id}, "volume": {"mode": mode, "container_path": path}}),
-    ));
-    v
-}
-
-fn pre(rs: &[Resource]) -> Vec<WireResource> {
-    Resources::from_vec(rs.to_vec()).to_wire(WireFormat::PreRefinement)
-}
-
-fn task(id: &str, offer: &Offer, cmd: &str, volumes: Vec<WireResource>) -> TaskInfo {
-    let mut res = pre(&[Resource::scalar("cpus", 0.1), Resource::scalar("mem", 32.0)]);
-    res.extend(volumes);
-    TaskInfo::command(
-        id,
-        TaskId::new(id),
-        offer.agent_id.clone(),
-        res,
-        CommandInfo::shell(cmd),
-    )
+    volumes::volume(ROLE, 32.0, id, path, mode)
 }
 
 async fn accept(fw: &Fw, offers: &[Offer], operations: Vec<Operation>) {
-    let accept = Accept {
-        offer_ids: offers.iter().map(|o| o.id.clone()).collect(),
-        operations,
-        filters: Some(Filters {
-            refuse_seconds: Some(0.0),
-        }),
-    };
-    fw.call(Command::Accept(accept)).await;
-}
-
-fn launch(tasks: Vec<TaskInfo>) -> Operation {
-    Operation {
-        kind: "LAUNCH".into(),
-        launch: Some(Launch { task_infos: tasks }),
-        ..Operation::default()
-    }
-}
-
-fn offered_volume(o: &Offer, id: &str) -> Option<WireResource> {
-    o.resources
-        .iter()
-        .find(|w| w.disk.as_ref().and_then(|d| d.pointer("/persistence/id")) == Some(&json!(id)))
-        .cloned()
+    accept_offers(fw, offers, operations, 0.0).await;
 }
 
 /// Outstanding offers that together hold the volumes `ids` (declining those holding none),
@@ -132,7 +89,7 @@ async fn volumes_are_bind_mounted_and_read_only_ones_cannot_be_written() {
     let offer = fw.full_offer().await;
     let (rw, ro) = (volume("rw", "data", "RW"), volume("ro", "ro", "RO"));
     // A mount point, not a link; the write lands in the volume.
-    let writer = task(
+    let writer = task_using(
         "writer",
         &offer,
         "test -d data && test ! -L data && echo hello > data/f",
@@ -171,13 +128,13 @@ async fn volumes_are_bind_mounted_and_read_only_ones_cannot_be_written() {
     std::fs::write(volumes.join("ro/seed"), "from the host\n").unwrap();
 
     let (offers, found) = offers_with(&mut fw, &["rw", "ro"]).await;
-    let reader = task(
+    let reader = task_using(
         "reader",
         &offers[0],
         r#"test "$(cat data/f)" = hello"#,
         vec![found[0].clone()],
     );
-    let ro_user = task(
+    let ro_user = task_using(
         "ro-user",
         &offers[0],
         "grep -q 'from the host' ro/seed && ! touch ro/x 2> err && grep -q 'Read-only file system' err",
@@ -218,7 +175,7 @@ async fn tasks_given_to_a_running_executor_get_their_volumes_mounted_into_it() {
     let mut fw = Fw::subscribe(&c.master.addr, eng_framework("late-mounts")).await;
     let offer = fw.full_offer().await;
     let ro = volume("late", "ro", "RO");
-    let keeper = task("keeper", &offer, "sleep 600", Vec::new());
+    let keeper = task_using("keeper", &offer, "sleep 600", Vec::new());
     let ops = vec![
         Operation {
             kind: "RESERVE".into(),
@@ -248,7 +205,7 @@ async fn tasks_given_to_a_running_executor_get_their_volumes_mounted_into_it() {
 
     // The executor's container already runs: the volume is mounted into its namespace.
     let (offers, found) = offers_with(&mut fw, &["late"]).await;
-    let late = task(
+    let late = task_using(
         "late",
         &offers[0],
         "test -d ro && test ! -L ro && grep -q 'from the host' ro/seed \

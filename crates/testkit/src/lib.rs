@@ -5,6 +5,7 @@
 
 pub mod framework;
 mod process;
+pub mod volumes;
 
 pub use process::{AgentProc, MasterProc, Proc};
 
