@@ -321,6 +321,11 @@ impl Master {
         self.metrics.slave_removals += 1;
         self.metrics.slave_removals_reason_unhealthy += 1;
         self.metrics.slave_unreachable_completed += 1;
+        self.agent_lost_to_frameworks(aid, out);
+    }
+
+    /// Mesos `sendSlaveLost`: a FAILURE event naming only the agent, to every framework.
+    pub(crate) fn agent_lost_to_frameworks(&mut self, aid: &AgentId, out: &mut Vec<Effect>) {
         let fids: Vec<_> = self.frameworks.keys().cloned().collect();
         for fid in fids {
             let failure = Failure {

@@ -12,7 +12,6 @@ use crate::views::operator_events;
 use std::collections::{BTreeMap, BTreeSet};
 use strata_api::agent_link::{Hello, ShutdownAgent, ToAgent};
 use strata_api::maintenance::{MachineId, Schedule, Unavailability};
-use strata_api::scheduler::{Event, Failure};
 use strata_api::{AgentId, Reason, TaskState};
 use strata_registry::{MaintenanceRecord, Op, RegistryState};
 
@@ -388,15 +387,7 @@ impl Master {
         self.dirty_agents.remove(aid);
         self.maint.inverse.forget_agent(aid);
         self.metrics.slave_removals += 1;
-        let fids: Vec<_> = self.frameworks.keys().cloned().collect();
-        for fid in fids {
-            let failure = Failure {
-                agent_id: Some(aid.clone()),
-                executor_id: None,
-                status: None,
-            };
-            self.send_framework(&fid, Event::Failure(failure), out);
-        }
+        self.agent_lost_to_frameworks(aid, out);
         self.operator_event(|| operator_events::agent_removed(aid), out);
     }
 }
