@@ -141,16 +141,18 @@ pub fn chop(res: &Resources, caps: &Quantities) -> Resources {
     out
 }
 
+/// Quantities from `(name, amount)` pairs (tests of the allocator's modules).
+#[cfg(test)]
+pub(crate) fn q(pairs: &[(&str, f64)]) -> Quantities {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), Scalar::from_f64(*v)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn q(pairs: &[(&str, f64)]) -> Quantities {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), Scalar::from_f64(*v)))
-            .collect()
-    }
 
     #[test]
     fn chop_cuts_capped_names_only() {

@@ -7,7 +7,7 @@ use crate::sorter::dominant_share;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use strata_resources::Scalar;
 
-type Quantities = BTreeMap<String, Scalar>;
+use crate::quota::Quantities;
 
 /// The parent path of a role (`""` for a top-level role).
 pub fn parent(role: &str) -> &str {
@@ -303,13 +303,7 @@ impl RoleTree {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn q(pairs: &[(&str, f64)]) -> Quantities {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), Scalar::from_f64(*v)))
-            .collect()
-    }
+    use crate::quota::q;
 
     #[test]
     fn paths() {

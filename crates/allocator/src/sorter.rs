@@ -174,12 +174,7 @@ impl<K: Ord + Clone + Hash> Sorter<K> {
 mod tests {
     use super::*;
 
-    fn q(pairs: &[(&str, f64)]) -> BTreeMap<String, Scalar> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), Scalar::from_f64(*v)))
-            .collect()
-    }
+    use crate::quota::q;
 
     #[test]
     fn orders_by_weighted_dominant_share() {
