@@ -44,6 +44,11 @@ pub fn region(domain: Option<&Value>) -> Option<&str> {
     domain?.pointer("/fault_domain/region/name")?.as_str()
 }
 
+/// The zone name of a `DomainInfo`, if it has a fault domain.
+pub fn zone(domain: Option<&Value>) -> Option<&str> {
+    domain?.pointer("/fault_domain/zone/name")?.as_str()
+}
+
 const EXAMPLE: &str = r#"{"fault_domain":{"region":{"name":"r1"},"zone":{"name":"z1"}}}"#;
 
 #[cfg(test)]
@@ -54,6 +59,7 @@ mod tests {
     fn domains_need_region_and_zone() {
         let ok = parse(EXAMPLE).unwrap();
         assert_eq!(region(Some(&ok)), Some("r1"));
+        assert_eq!(zone(Some(&ok)), Some("z1"));
         assert!(parse("{}").unwrap_err().contains("fault_domain"));
         assert!(parse(r#"{"fault_domain":{"region":{"name":"r"}}}"#)
             .unwrap_err()

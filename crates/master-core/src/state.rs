@@ -53,9 +53,7 @@ impl DemandPlacement {
         let facts = strata_resources::constraints::AgentFacts {
             hostname: &agent.info.hostname,
             region: strata_api::domain::region(domain),
-            zone: domain
-                .and_then(|d| d.pointer("/fault_domain/zone/name"))
-                .and_then(|z| z.as_str()),
+            zone: strata_api::domain::zone(domain),
             attributes: &agent.attributes,
         };
         self.constraints.iter().all(|c| c.accepts(&facts))
