@@ -160,16 +160,18 @@ pub fn why_framework(m: &Master, fid: &FrameworkId) -> Option<Value> {
         .get(fid)
         .map(|f| f.demand_placements.as_slice())
         .unwrap_or_default();
+    // The predicates live here; the allocator borrows them.
     let tests: Vec<_> = placements
         .iter()
-        .map(|p| p.as_ref().map(|p| (on_agents(m, p), p.describe())))
+        .map(|p| p.as_ref().map(|p| on_agents(m, p)))
         .collect();
-    let placements: Vec<Option<Placement<'_, AgentId>>> = tests
+    let placements: Vec<Option<Placement<'_, AgentId>>> = placements
         .iter()
-        .map(|t| {
-            t.as_ref().map(|(accepts, describe)| Placement {
-                accepts,
-                describe: describe.clone(),
+        .zip(&tests)
+        .map(|(p, t)| {
+            Some(Placement {
+                accepts: t.as_ref()?,
+                describe: p.as_ref()?.describe(),
             })
         })
         .collect();
